@@ -1,0 +1,238 @@
+"""The fake driver: rpcmsg over an in-memory broker, for unit tests and demos.
+
+URL: ``fake://`` (the process's shared broker) or ``fake:///NAME`` (an isolated broker).
+
+Features: call, cast, server-targeted cast, fanout, exchanges, notifications with pools,
+requeue, request expiration, mandatory sends (``MessageUndeliverable``). Messages are bytes
+encoded by the core exactly as for a real broker, so a payload JSON cannot carry fails here
+as it would there. Nothing sleeps or polls: consumers block on their inbox and replies are
+handed straight to the waiting caller.
+
+Guarantees: within one process, at least once for casts and notifications: a message a
+listener took but did not settle goes back to its queue when the listener is cleaned up.
+Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import ClassVar
+
+from oslo_config import cfg
+
+from rpcmsg.driver import JSON, Capabilities, Driver, IncomingMessage, Listener, ReplyConsumer
+from rpcmsg.driver.base import ReplyHandler
+from rpcmsg.exceptions import MessageUndeliverable
+from rpcmsg.target import Target
+from rpcmsg.transport import TransportURL
+from rpcmsg_drivers.fake.broker import (
+    STOP,
+    Consumer,
+    FakeBroker,
+    Message,
+    Queue,
+    get_broker,
+    reset_broker,
+)
+
+__all__ = ["FakeDriver"]
+
+LOG = logging.getLogger(__name__)
+
+
+class _Incoming(IncomingMessage):
+    __slots__ = ("_listener", "_message", "body", "content_type", "redelivered")
+
+    def __init__(self, listener: _FakeListener, message: Message) -> None:
+        self._listener = listener
+        self._message = message
+        self.body = message.body
+        self.content_type = message.content_type
+        self.redelivered = message.redelivered
+
+    def ack(self) -> None:
+        self._listener._settle(self._message)
+
+    def reject(self) -> None:
+        self._listener._settle(self._message)
+
+    def requeue(self) -> None:
+        if self._listener._settle(self._message):
+            self._listener._broker.requeue(self._message)
+
+
+class _FakeListener(Listener):
+    def __init__(self, broker: FakeBroker, exclusive: list[tuple[str, Queue]]) -> None:
+        self._broker = broker
+        self._consumer = Consumer()
+        self._exclusive = exclusive
+        self._held: dict[int, Message] = {}
+        self._held_lock = threading.Lock()
+        self._stopped = False
+
+    def _subscribe(self, queue: Queue) -> None:
+        self._broker.subscribe(self._consumer, queue)
+
+    def _settle(self, message: Message) -> bool:
+        with self._held_lock:
+            return self._held.pop(id(message), None) is not None
+
+    def poll(self, timeout: float | None = None) -> IncomingMessage | None:
+        inbox = self._consumer.inbox
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._stopped:
+                return None
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                message = inbox.get(timeout=left)
+            except Exception:  # queue.Empty (or eventlet's): the timeout passed
+                return None
+            if message is STOP:
+                inbox.put(STOP)
+                return None
+            if message.expired():
+                LOG.debug("Dropping an expired request")
+                continue
+            with self._held_lock:
+                self._held[id(message)] = message
+            return _Incoming(self, message)
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._broker.unsubscribe(self._consumer)
+
+    def cleanup(self) -> None:
+        self.stop()
+        with self._held_lock:
+            held = list(self._held.values())
+            self._held.clear()
+        for message in held:
+            self._broker.requeue(message)
+        for exchange, queue in self._exclusive:
+            self._broker.delete(exchange, queue)
+
+
+class _FakeReplyConsumer(ReplyConsumer):
+    def __init__(self, broker: FakeBroker, on_reply: ReplyHandler) -> None:
+        self._broker = broker
+        self.address = f"reply_{uuid.uuid4().hex}"
+        with broker.lock:
+            broker.replies[self.address] = on_reply
+
+    def close(self) -> None:
+        with self._broker.lock:
+            self._broker.replies.pop(self.address, None)
+
+
+class FakeDriver(Driver):
+    """In-memory driver; see the module docstring for its spec sheet."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        durable=False,
+        at_least_once=True,
+        mandatory=True,
+        expiration=True,
+        cross_process=False,
+    )
+    option_group: ClassVar[str | None] = None
+    options: ClassVar[Sequence[cfg.Opt]] = ()
+
+    def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
+        super().__init__(conf, url, default_exchange)
+        self.broker = get_broker(url.virtual_host or "")
+
+    @staticmethod
+    def forget_broker(name: str) -> None:
+        """Drop the broker of virtual host ``name`` (the pytest plugin's per-test brokers)."""
+        reset_broker(name)
+
+    # -- RPC ---------------------------------------------------------------------------
+
+    def send(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        expiration: float | None = None,
+        retry: int | None = None,
+        mandatory: bool = False,
+    ) -> None:
+        _check_body(body)
+        topic = target.topic or ""
+        expires_at = None if expiration is None else time.monotonic() + expiration
+        message = Message(body, content_type, expires_at)
+        if target.fanout:
+            exchange, key = f"{topic}_fanout", topic
+        elif target.server:
+            exchange, key = target.exchange or self.default_exchange, f"{topic}.{target.server}"
+        else:
+            exchange, key = target.exchange or self.default_exchange, topic
+        if not self.broker.publish(exchange, key, message) and mandatory:
+            raise MessageUndeliverable(None, exchange, key, None)
+
+    def listen(self, target: Target) -> Listener:
+        exchange = target.exchange or self.default_exchange
+        topic = target.topic or ""
+        broker = self.broker
+        fanout_exchange = f"{topic}_fanout"
+        fanout = broker.declare(
+            fanout_exchange, f"{topic}_fanout_{uuid.uuid4().hex}", [topic], exclusive=True
+        )
+        listener = _FakeListener(broker, [(fanout_exchange, fanout)])
+        listener._subscribe(broker.declare(exchange, topic, [topic]))
+        server_key = f"{topic}.{target.server}"
+        listener._subscribe(broker.declare(exchange, server_key, [server_key]))
+        listener._subscribe(fanout)
+        return listener
+
+    def send_reply(
+        self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
+    ) -> None:
+        _check_body(body)
+        handler = self.broker.replies.get(address)
+        if handler is None:
+            LOG.debug("Reply address %s is gone; dropping the reply", address)
+            return
+        handler(body, content_type)
+
+    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+        return _FakeReplyConsumer(self.broker, on_reply)
+
+    # -- notifications -----------------------------------------------------------------
+
+    def send_notification(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        retry: int | None = None,
+    ) -> None:
+        _check_body(body)
+        exchange = target.exchange or self.default_exchange
+        key = target.topic or ""
+        self.broker.declare(exchange, key, [key])
+        self.broker.publish(exchange, key, Message(body, content_type, None))
+
+    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+        listener = _FakeListener(self.broker, [])
+        queues: dict[tuple[str, str], list[str]] = {}
+        for target in targets:
+            exchange = target.exchange or self.default_exchange
+            key = target.topic or ""
+            queues.setdefault((exchange, pool or key), []).append(key)
+        for (exchange, name), keys in queues.items():
+            listener._subscribe(self.broker.declare(exchange, name, keys))
+        return listener
+
+
+def _check_body(body: bytes) -> None:
+    if not isinstance(body, (bytes, bytearray)):
+        raise TypeError(f"message bodies are bytes, not {type(body).__name__}")

@@ -1,0 +1,80 @@
+"""Loading of drivers, executors and notification drivers through entry points.
+
+The core never imports a driver package: every driver, ours included, is found through the
+``rpcmsg.drivers`` entry point namespace with stevedore, exactly as a third-party one is.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from stevedore import driver as sd_driver
+from stevedore import extension as sd_extension
+
+from rpcmsg.exceptions import DriverLoadFailure, ExecutorLoadFailure
+
+__all__ = [
+    "DRIVER_NAMESPACE",
+    "EXECUTOR_NAMESPACE",
+    "NOTIFY_DRIVER_NAMESPACE",
+    "driver_classes",
+    "installed",
+    "load_driver_class",
+    "load_executor_class",
+]
+
+LOG = logging.getLogger(__name__)
+
+DRIVER_NAMESPACE = "rpcmsg.drivers"
+EXECUTOR_NAMESPACE = "rpcmsg.executors"
+NOTIFY_DRIVER_NAMESPACE = "rpcmsg.notify.drivers"
+
+
+def installed(namespace: str) -> list[str]:
+    """Names registered under an entry point namespace (loaded or not)."""
+    mgr: Any = sd_extension.ExtensionManager(
+        namespace, invoke_on_load=False, on_load_failure_callback=None
+    )
+    names = set(mgr.names())
+    try:
+        from importlib.metadata import entry_points
+
+        names.update(ep.name for ep in entry_points(group=namespace))
+    except Exception:  # pragma: no cover - metadata is best effort
+        pass
+    return sorted(names)
+
+
+@functools.cache
+def _load(namespace: str, name: str) -> Any:
+    mgr: Any = sd_driver.DriverManager(namespace, name, invoke_on_load=False)
+    return mgr.driver
+
+
+def load_driver_class(name: str) -> Any:
+    """Return the driver class registered as ``name``, or raise ``DriverLoadFailure``."""
+    try:
+        return _load(DRIVER_NAMESPACE, name)
+    except Exception as exc:
+        raise DriverLoadFailure(name, exc, installed(DRIVER_NAMESPACE)) from exc
+
+
+def load_executor_class(name: str) -> Any:
+    """Return the executor class registered as ``name``, or raise ``ExecutorLoadFailure``."""
+    try:
+        return _load(EXECUTOR_NAMESPACE, name)
+    except Exception as exc:
+        raise ExecutorLoadFailure(name, exc) from exc
+
+
+def driver_classes() -> list[Any]:
+    """Every driver class that loads; one failing to import is logged and skipped."""
+    classes = []
+    for name in installed(DRIVER_NAMESPACE):
+        try:
+            classes.append(_load(DRIVER_NAMESPACE, name))
+        except Exception as exc:
+            LOG.debug("driver %s does not load: %s", name, exc)
+    return classes

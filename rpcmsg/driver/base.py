@@ -1,0 +1,231 @@
+"""The driver contract: the narrow seam between rpcmsg's semantics and a broker.
+
+A driver moves opaque message bodies (``bytes`` with a content type) between named addresses
+and acknowledges them. Everything else lives once, above this seam, in the core: message
+format and serialization, request/reply correlation, timeouts and the call monitor, dispatch,
+versioning, duplicate suppression and error mapping. A new driver therefore implements:
+
+* ``send`` / ``listen``                        RPC requests (call and cast)
+* ``send_reply`` / ``open_reply_consumer``     replies to calls
+* ``send_notification`` / ``listen_for_notifications``
+* ``cleanup``
+
+Addressing follows oslo.messaging's AMQP model, which every driver maps onto its broker:
+
+* a request to ``Target(exchange, topic)`` goes to the shared queue ``<topic>`` of that
+  exchange: one of its consumers gets it (competing consumers);
+* with ``server`` set it goes to the queue ``<topic>.<server>``;
+* with ``fanout=True`` every listener of the topic gets its own copy;
+* a notification goes to ``<topic>.<priority>``: the listeners without a pool share one copy,
+  and each pool shares one more copy among its members.
+
+Threading: every method may be called from any thread. ``Listener.poll`` may be called from
+several threads at once; each message is returned to exactly one of them. Drivers start their
+own background threads through :mod:`threading`, so that in an eventlet-patched process they
+are green threads.
+
+``retry`` everywhere means: ``None`` or ``-1`` retry a failed send for ever, ``0`` never
+retry, ``N`` retry at most ``N`` times. Broker library errors never cross this seam: drivers
+raise :class:`~rpcmsg.exceptions.TransportDriverError` (or a more specific rpcmsg exception)
+``from`` the original.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from oslo_config import cfg
+
+from rpcmsg._url import TransportURL
+from rpcmsg.target import Target
+
+__all__ = [
+    "JSON",
+    "Capabilities",
+    "Driver",
+    "IncomingMessage",
+    "Listener",
+    "ReplyConsumer",
+    "ReplyHandler",
+]
+
+JSON = "application/json"
+
+#: Called by a driver with ``(body, content_type)`` for each reply that reaches a reply address.
+ReplyHandler = Callable[[bytes, str], None]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a driver promises, declared rather than discovered.
+
+    ``durable``: with durable queues configured, messages survive a broker restart.
+    ``at_least_once``: a request or notification taken by a consumer that dies before
+    acknowledging it is delivered again to another consumer.
+    ``mandatory``: ``send(..., mandatory=True)`` raises ``MessageUndeliverable`` at once when
+    no queue takes the message.
+    ``expiration``: ``send(..., expiration=T)`` drops requests not delivered within T seconds.
+    ``cross_process``: processes sharing the URL reach each other (false for the fake).
+    """
+
+    durable: bool = False
+    at_least_once: bool = False
+    mandatory: bool = False
+    expiration: bool = False
+    cross_process: bool = True
+
+
+class IncomingMessage(abc.ABC):
+    """A message taken from a queue; the consumer must settle it exactly once.
+
+    Until it is settled the message counts as held by its listener; a driver with the
+    ``at_least_once`` capability gives held messages back to the queue when the listener or
+    its connection dies.
+    """
+
+    __slots__ = ()
+
+    body: bytes
+    content_type: str
+    redelivered: bool
+
+    @abc.abstractmethod
+    def ack(self) -> None:
+        """Remove the message for good. Never blocks for long; never raises."""
+
+    @abc.abstractmethod
+    def requeue(self) -> None:
+        """Give the message back to its queue, to be delivered again (maybe elsewhere)."""
+
+    @abc.abstractmethod
+    def reject(self) -> None:
+        """Drop a message that can never be handled (malformed). Not delivered again."""
+
+
+class Listener(abc.ABC):
+    """Messages consumed for one server or one notification listener."""
+
+    @abc.abstractmethod
+    def poll(self, timeout: float | None = None) -> IncomingMessage | None:
+        """Block until a message arrives and return it.
+
+        Returns ``None`` when ``timeout`` seconds pass first, and at once (for every thread
+        blocked in it) once ``stop()`` was called. Safe to call from several threads.
+        Survives connection loss: it reconnects and consumes again rather than raising.
+        """
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop taking new messages; blocked and later ``poll`` calls return ``None``.
+
+        Messages already returned by ``poll`` can still be settled.
+        """
+
+    @abc.abstractmethod
+    def cleanup(self) -> None:
+        """Release the listener's resources; unsettled messages go back to their queues."""
+
+
+class ReplyConsumer(abc.ABC):
+    """The address to which replies for one transport's calls are sent."""
+
+    #: The address to put in a request's ``_reply_q``; ``send_reply`` takes it.
+    address: str
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop consuming replies and delete the address."""
+
+
+class Driver(abc.ABC):
+    """Base class of transport drivers, registered under the ``rpcmsg.drivers`` entry points.
+
+    Constructed as ``Driver(conf, url, default_exchange)``: ``conf`` is the ``ConfigOpts``
+    (the driver registers its own ``option_group``), ``url`` the parsed
+    :class:`~rpcmsg.transport.TransportURL` whose ``query`` overrides options of the group,
+    and ``default_exchange`` the ``control_exchange`` used when a target names none. The
+    constructor must not block on the broker: connect lazily.
+    """
+
+    #: What the driver guarantees; see :class:`Capabilities`.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: The oslo.config group of the driver's options, listed by ``rpcmsg.opts.list_opts``.
+    option_group: ClassVar[str | None] = None
+    #: The options of ``option_group``.
+    options: ClassVar[Sequence[cfg.Opt]] = ()
+
+    def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
+        self.conf = conf
+        self.url = url
+        self.default_exchange = default_exchange
+
+    # -- RPC ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def send(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        expiration: float | None = None,
+        retry: int | None = None,
+        mandatory: bool = False,
+    ) -> None:
+        """Send an RPC request to ``target`` (``exchange`` always set by the caller).
+
+        Returns once the broker has taken the message (confirmed, where the broker can
+        confirm). ``expiration`` is in seconds: a request not delivered by then may be dropped.
+        ``mandatory`` asks for ``MessageUndeliverable`` when no queue is bound for the
+        address. Raises ``TransportDriverError`` (or ``MessageDeliveryFailure``) when the
+        retries allowed are exhausted.
+        """
+
+    @abc.abstractmethod
+    def listen(self, target: Target) -> Listener:
+        """Consume RPC requests for a server: the topic's shared queue, the
+        ``<topic>.<server>`` queue and a fanout copy. ``target`` has exchange, topic and
+        server set. Raises ``TransportDriverError`` when the broker cannot be reached."""
+
+    @abc.abstractmethod
+    def send_reply(
+        self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
+    ) -> None:
+        """Send a reply to a reply address. A reply to an address that no longer exists is
+        dropped without error: the caller is gone and must not block the server."""
+
+    @abc.abstractmethod
+    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+        """Create a reply address and start delivering replies sent to it to ``on_reply``.
+
+        ``on_reply`` is called from a driver thread (or the replying thread) and must not
+        block. One consumer serves all calls of a transport; the core correlates replies.
+        """
+
+    # -- notifications -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def send_notification(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        retry: int | None = None,
+    ) -> None:
+        """Publish a notification to ``<target.topic>`` (already ``<topic>.<priority>``)
+        in ``target.exchange``. Makes sure the default (pool-less) queue of that address
+        exists, so that nothing is lost before a listener starts."""
+
+    @abc.abstractmethod
+    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+        """Consume notifications of every ``<topic>.<priority>`` in ``targets``. Listeners
+        with the same ``pool`` (``None`` being one pool too) share one copy of each message."""
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def cleanup(self) -> None:  # noqa: B027 - optional hook
+        """Close connections and stop background threads. Called once, by the transport."""

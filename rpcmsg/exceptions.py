@@ -1,0 +1,241 @@
+"""Every public rpcmsg exception, under one root.
+
+The tree::
+
+    Exception
+    ├── MessagingException                 root of everything rpcmsg raises
+    │   ├── MessagingTimeout               no reply (or keep-alive) in time
+    │   ├── MessageDeliveryFailure         the broker refused or lost a send
+    │   ├── MessageUndeliverable           nobody consumes the address (mandatory sends)
+    │   ├── InvalidTarget (ValueError)     a Target unfit for the operation
+    │   ├── InvalidTransportURL            the URL does not parse
+    │   ├── DriverLoadFailure              no driver for the URL's scheme
+    │   ├── ExecutorLoadFailure            no executor of that name
+    │   ├── RemoteError                    a remote exception not allowed to be rebuilt
+    │   ├── RPCVersionCapError             message version above the client's cap
+    │   ├── ClientSendError                the driver failed to send a client's message
+    │   ├── TransportDriverError           raised by drivers at the seam
+    │   └── MessagingServerError
+    │       ├── ServerListenError          a server could not start consuming
+    │       └── RPCDispatcherError
+    │           ├── NoSuchMethod (AttributeError)
+    │           └── UnsupportedVersion
+    └── ExpectedException                  wrapper used by ``expected_exceptions``
+
+``args`` always holds the constructor's arguments (``str()`` gives the readable message), so
+an exception sent across the wire is rebuilt with its attributes intact.
+
+Broker libraries' errors never escape rpcmsg: drivers translate them at their boundary into
+``TransportDriverError`` (or one of the specific classes above) with ``raise ... from exc``.
+The names, attributes and constructor signatures follow oslo.messaging so that code catching
+``oslo_messaging.<Name>`` keeps working with ``import rpcmsg as oslo_messaging``.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any
+
+__all__ = [
+    "ClientSendError",
+    "DriverLoadFailure",
+    "ExecutorLoadFailure",
+    "ExpectedException",
+    "InvalidTarget",
+    "InvalidTransportURL",
+    "MessageDeliveryFailure",
+    "MessageUndeliverable",
+    "MessagingException",
+    "MessagingServerError",
+    "MessagingTimeout",
+    "NoSuchMethod",
+    "RPCDispatcherError",
+    "RPCVersionCapError",
+    "RemoteError",
+    "ServerListenError",
+    "TransportDriverError",
+    "UnsupportedVersion",
+]
+
+
+class MessagingException(Exception):
+    """Base class of every exception rpcmsg raises."""
+
+    def __init__(self, msg: str | None = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return self.msg if self.msg is not None else self.__class__.__name__
+
+
+class MessagingTimeout(MessagingException):
+    """A call got neither a reply nor a keep-alive within its timeout."""
+
+
+class MessageDeliveryFailure(MessagingException):
+    """The broker did not take a message (after every retry allowed)."""
+
+
+class MessageUndeliverable(MessagingException):
+    """A mandatory message could not be routed to any queue.
+
+    Raised at once (without waiting for a timeout) when ``TransportOptions(at_least_once=True)``
+    is used and the driver declares the ``mandatory`` capability.
+    """
+
+    def __init__(
+        self,
+        exception: BaseException | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
+        message: Any = None,
+    ) -> None:
+        super().__init__(
+            f"message to exchange {exchange!r} with routing key {routing_key!r} is undeliverable"
+        )
+        self.args = (None, exchange, routing_key, None)
+        self.exception = exception
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.message = message
+
+
+class InvalidTarget(MessagingException, ValueError):
+    """A Target lacks what an operation needs (for example a cast with no topic)."""
+
+    def __init__(self, msg: str, target: Any) -> None:
+        super().__init__(f"{msg}: {target}")
+        self.args = (msg, str(target))
+        self.target = target
+
+
+class InvalidTransportURL(MessagingException):
+    """A transport URL does not parse; the message names the problem."""
+
+    def __init__(self, url: str | None, msg: str) -> None:
+        super().__init__(msg)
+        self.args = (url, msg)
+        self.url = url
+
+
+class DriverLoadFailure(MessagingException):
+    """No driver is registered for the URL's scheme, or it failed to load."""
+
+    def __init__(self, driver: str, ex: BaseException, available: list[str] | None = None) -> None:
+        names = ", ".join(sorted(available or [])) or "none"
+        super().__init__(
+            f"Failed to load transport driver {driver!r}: {ex} (installed drivers: {names})"
+        )
+        self.args = (driver, str(ex), list(available or []))
+        self.driver = driver
+        self.ex = ex
+        self.available = list(available or [])
+
+
+class ExecutorLoadFailure(MessagingException):
+    """No executor of that name is registered, or it failed to load."""
+
+    def __init__(self, executor: str, ex: BaseException) -> None:
+        super().__init__(f"Failed to load executor {executor!r}: {ex}")
+        self.args = (executor, str(ex))
+        self.executor = executor
+        self.ex = ex
+
+
+class RemoteError(MessagingException):
+    """A remote endpoint raised an exception that may not be rebuilt locally.
+
+    ``exc_type`` is the remote class name, ``value`` its message and ``traceback`` the remote
+    traceback as text. Exceptions are rebuilt as their own class only when their module is
+    ``builtins`` or listed in ``allowed_remote_exmods``; every other one arrives as this class.
+    """
+
+    def __init__(
+        self, exc_type: str | None = None, value: str | None = None, traceback: str | None = None
+    ) -> None:
+        self.exc_type = exc_type
+        self.value = value
+        self.traceback = traceback
+        super().__init__(f"Remote error: {exc_type} {value}\n{traceback}.")
+        self.args = (exc_type, value, traceback)
+
+
+class RPCVersionCapError(MessagingException):
+    """A message was to be sent with a version above the client's ``version_cap``."""
+
+    def __init__(self, version: str, version_cap: str) -> None:
+        super().__init__(
+            f"Requested message version {version} is incompatible with the version cap "
+            f"{version_cap}: it must have the same major version and a minor version no higher"
+        )
+        self.args = (version, version_cap)
+        self.version = version
+        self.version_cap = version_cap
+
+
+class ClientSendError(MessagingException):
+    """The driver failed to send a client's message; ``ex`` is the driver's error."""
+
+    def __init__(self, target: Any, ex: BaseException) -> None:
+        super().__init__(f"Failed to send to target {target}: {ex}")
+        self.args = (str(target), str(ex))
+        self.target = target
+        self.ex = ex
+
+
+class TransportDriverError(MessagingException):
+    """Raised by drivers for broker failures; the original error is its ``__cause__``."""
+
+
+class MessagingServerError(MessagingException):
+    """Base class for errors raised by servers."""
+
+
+class ServerListenError(MessagingServerError):
+    """A server could not start consuming its target."""
+
+    def __init__(self, target: Any, ex: BaseException) -> None:
+        super().__init__(f"Failed to listen on target {target}: {ex}")
+        self.args = (str(target), str(ex))
+        self.target = target
+        self.ex = ex
+
+
+class RPCDispatcherError(MessagingServerError):
+    """Base class for errors the RPC dispatcher reports to the caller."""
+
+
+class NoSuchMethod(RPCDispatcherError, AttributeError):
+    """No endpoint exposes the method for the message's namespace and version."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(f"Endpoint does not support RPC method {method}")
+        self.args = (method,)
+        self.method = method
+
+
+class UnsupportedVersion(RPCDispatcherError):
+    """No endpoint in the message's namespace supports the requested version."""
+
+    def __init__(self, version: str, method: str | None = None) -> None:
+        super().__init__(
+            f"Endpoint does not support RPC version {version}. Attempted method: {method}"
+        )
+        self.args = (version, method)
+        self.version = version
+        self.method = method
+
+
+class ExpectedException(Exception):
+    """Carries an exception an endpoint declared with ``expected_exceptions``.
+
+    Built inside an ``except`` block; ``exc_info`` is the original exception's triple. The
+    server re-raises the original to the caller and logs it at debug level only.
+    """
+
+    def __init__(self) -> None:
+        info = sys.exc_info()
+        self.exc_info: tuple[type[BaseException], BaseException, TracebackType | None] = info  # type: ignore[assignment]
+        super().__init__()

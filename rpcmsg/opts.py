@@ -1,0 +1,148 @@
+"""Every configuration option rpcmsg reads, defined once, with oslo.messaging's names.
+
+``list_opts()`` is the ``oslo.config.opts`` entry point used by ``oslo-config-generator``. The
+core's options live here; each driver declares its own group on its driver class
+(``option_group`` and ``options``) and is reached through the ``rpcmsg.drivers`` entry points,
+so a third-party driver's options show up in the sample config like ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from oslo_config import cfg
+
+__all__ = [
+    "NOTIFICATIONS_GROUP",
+    "base_opts",
+    "list_opts",
+    "notification_opts",
+    "register_opts",
+]
+
+NOTIFICATIONS_GROUP = "oslo_messaging_notifications"
+
+transport_opts: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "transport_url",
+        default="rabbit://",
+        secret=True,
+        help="The network address and optional user credentials for connecting to the "
+        "messaging backend, in URL format: "
+        "driver://[user:pass@]host:port[,[userN:passN@]hostN:portN]/virtual_host?query. "
+        "The driver is chosen by the scheme (rabbit, amqp, redis, fake, or any installed "
+        "rpcmsg.drivers entry point).",
+    ),
+    cfg.StrOpt(
+        "control_exchange",
+        default="openstack",
+        help="The default exchange under which topics are scoped. May be overridden by an "
+        "exchange name given in a target.",
+    ),
+]
+
+rpc_opts: list[cfg.Opt] = [
+    cfg.IntOpt(
+        "rpc_response_timeout",
+        default=60,
+        help="Seconds to wait for a response from a call.",
+    ),
+    cfg.IntOpt(
+        "executor_thread_pool_size",
+        default=64,
+        min=1,
+        deprecated_name="rpc_thread_pool_size",
+        help="Size of the executor thread pool of a server (threading or eventlet executor).",
+    ),
+    cfg.BoolOpt(
+        "rpc_ping_enabled",
+        default=False,
+        help="Add an endpoint to answer to ping calls (method oslo_rpc_server_ping).",
+    ),
+    cfg.IntOpt(
+        "rpc_conn_pool_size",
+        default=30,
+        min=1,
+        help="Size of the pool of outgoing connections a driver may keep.",
+    ),
+]
+
+base_opts: list[cfg.Opt] = transport_opts + rpc_opts
+
+notification_opts: list[cfg.Opt] = [
+    cfg.MultiStrOpt(
+        "driver",
+        default=[],
+        deprecated_name="notification_driver",
+        deprecated_group="DEFAULT",
+        help="The driver(s) to handle sending notifications: messaging, messagingv2, routing, "
+        "log, test, noop.",
+    ),
+    cfg.StrOpt(
+        "transport_url",
+        secret=True,
+        deprecated_name="notification_transport_url",
+        deprecated_group="DEFAULT",
+        help="A URL for the transport used for notifications. When unset, the transport_url "
+        "of the RPC transport is used.",
+    ),
+    cfg.ListOpt(
+        "topics",
+        default=["notifications"],
+        deprecated_name="notification_topics",
+        deprecated_group="DEFAULT",
+        help="AMQP topic(s) used for notifications.",
+    ),
+    cfg.IntOpt(
+        "retry",
+        default=-1,
+        help="The maximum number of attempts to re-send a notification message which failed "
+        "to be delivered due to a recoverable error. 0: no retry, -1: indefinite.",
+    ),
+]
+
+routing_opts: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "routing_config",
+        default="",
+        deprecated_name="routing_notifier_config",
+        deprecated_group="DEFAULT",
+        help="RoutingNotifier configuration file location.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the core's options on ``conf`` (idempotent)."""
+    conf.register_opts(base_opts)
+    conf.register_opts(notification_opts + routing_opts, group=NOTIFICATIONS_GROUP)
+
+
+def register_group(conf: cfg.ConfigOpts, group: str, opts: Sequence[cfg.Opt]) -> None:
+    """Register a driver's option group on ``conf`` (idempotent)."""
+    conf.register_opts(list(opts), group=group)
+
+
+def _driver_opts() -> Iterable[tuple[str, list[cfg.Opt]]]:
+    from rpcmsg._plugins import driver_classes
+
+    seen: set[str] = set()
+    for cls in driver_classes():
+        group = getattr(cls, "option_group", None)
+        opts = list(getattr(cls, "options", ()))
+        if group and opts and group not in seen:
+            seen.add(group)
+            yield group, opts
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    """Return ``(group, options)`` pairs for ``oslo-config-generator``.
+
+    The core's groups first, then one group per installed driver, sorted by group name.
+    """
+    result: list[tuple[str | None, list[cfg.Opt]]] = [
+        (None, list(base_opts)),
+        (NOTIFICATIONS_GROUP, notification_opts + routing_opts),
+    ]
+    result.extend(sorted(_driver_opts()))
+    return result

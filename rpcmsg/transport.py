@@ -1,0 +1,152 @@
+"""Transports: a driver chosen by URL, and the entry points that build one."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from oslo_config import cfg
+
+from rpcmsg import _plugins
+from rpcmsg._reply import ReplyWaiter
+from rpcmsg._url import TransportHost, TransportURL
+from rpcmsg.driver.base import Driver
+from rpcmsg.exceptions import DriverLoadFailure, InvalidTransportURL
+from rpcmsg.opts import register_opts, transport_opts
+
+__all__ = [
+    "DriverLoadFailure",
+    "InvalidTransportURL",
+    "NotificationTransport",
+    "RPCTransport",
+    "Transport",
+    "TransportHost",
+    "TransportOptions",
+    "TransportURL",
+    "get_rpc_transport",
+    "get_transport",
+    "set_transport_defaults",
+]
+
+LOG = logging.getLogger(__name__)
+
+
+class TransportOptions:
+    """Per-message options a client passes to the driver.
+
+    ``at_least_once=True`` makes a call fail at once with ``MessageUndeliverable`` when no
+    queue takes its request (drivers with the ``mandatory`` capability), instead of waiting
+    for the timeout.
+    """
+
+    def __init__(self, at_least_once: bool = False) -> None:
+        self.at_least_once = at_least_once
+
+    def __repr__(self) -> str:
+        return f"<TransportOptions at_least_once={self.at_least_once}>"
+
+
+class Transport:
+    """A messaging transport: one driver instance plus the reply correlation above it.
+
+    Build one with :func:`get_rpc_transport` or
+    :func:`rpcmsg.notify.get_notification_transport`, share it between clients and servers
+    of a process, and call :meth:`cleanup` once at the end.
+    """
+
+    def __init__(self, driver: Driver, allowed_remote_exmods: Iterable[str] = ()) -> None:
+        self.conf: cfg.ConfigOpts = driver.conf
+        self._driver = driver
+        self._allowed_remote_exmods = list(allowed_remote_exmods)
+        self._replies = ReplyWaiter(driver, self._allowed_remote_exmods)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    @property
+    def url(self) -> TransportURL:
+        return self._driver.url
+
+    def _require_exchange(self, exchange: str | None) -> str:
+        return exchange or self._driver.default_exchange
+
+    def cleanup(self) -> None:
+        """Release the driver's connections; the transport is unusable afterwards."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._replies.close()
+        self._driver.cleanup()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._driver.url}>"
+
+
+class RPCTransport(Transport):
+    """A transport for RPC clients and servers."""
+
+
+class NotificationTransport(Transport):
+    """A transport for notifiers and notification listeners."""
+
+
+def set_transport_defaults(control_exchange: str) -> None:
+    """Set the default ``control_exchange`` (before configuration files are parsed)."""
+    cfg.set_defaults(transport_opts, control_exchange=control_exchange)
+
+
+def _get_transport(
+    conf: cfg.ConfigOpts,
+    url: str | TransportURL | None = None,
+    allowed_remote_exmods: Iterable[str] | None = None,
+    transport_cls: type[Transport] = RPCTransport,
+) -> Transport:
+    register_opts(conf)
+    if not isinstance(url, TransportURL):
+        url = TransportURL.parse(conf, url)
+    if not url.transport:
+        raise InvalidTransportURL(str(url), f"Invalid transport URL {url}: no driver named")
+    driver_cls = _plugins.load_driver_class(url.transport)
+    try:
+        driver = driver_cls(conf, url, default_exchange=conf.control_exchange)
+    except (DriverLoadFailure, InvalidTransportURL):
+        raise
+    except Exception as exc:
+        raise DriverLoadFailure(url.transport, exc, _plugins.installed(_plugins.DRIVER_NAMESPACE))
+    return transport_cls(driver, allowed_remote_exmods or ())
+
+
+def get_rpc_transport(
+    conf: cfg.ConfigOpts,
+    url: str | TransportURL | None = None,
+    allowed_remote_exmods: Iterable[str] | None = None,
+    transport_cls: type[Transport] = RPCTransport,
+) -> Transport:
+    """Build the RPC transport for ``url`` (default: ``conf.transport_url``).
+
+    ``allowed_remote_exmods`` lists the modules whose exceptions a call may rebuild as their
+    own class. Raises ``InvalidTransportURL`` or ``DriverLoadFailure``; connects lazily.
+    """
+    return _get_transport(conf, url, allowed_remote_exmods, transport_cls)
+
+
+def get_transport(
+    conf: cfg.ConfigOpts,
+    url: str | TransportURL | None = None,
+    allowed_remote_exmods: Iterable[str] | None = None,
+    transport_cls: type[Transport] = RPCTransport,
+) -> Transport:
+    """Deprecated alias of :func:`get_rpc_transport`, kept for old callers."""
+    return _get_transport(conf, url, allowed_remote_exmods, transport_cls)
+
+
+def _any_transport(value: Any) -> Transport:
+    if not isinstance(value, Transport):
+        raise TypeError(f"expected a Transport, got {type(value).__name__}")
+    return value
