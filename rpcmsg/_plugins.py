@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from stevedore import driver as sd_driver
-from stevedore import extension as sd_extension
 
 from rpcmsg.exceptions import DriverLoadFailure, ExecutorLoadFailure
 
@@ -33,18 +32,10 @@ NOTIFY_DRIVER_NAMESPACE = "rpcmsg.notify.drivers"
 
 
 def installed(namespace: str) -> list[str]:
-    """Names registered under an entry point namespace (loaded or not)."""
-    mgr: Any = sd_extension.ExtensionManager(
-        namespace, invoke_on_load=False, on_load_failure_callback=None
-    )
-    names = set(mgr.names())
-    try:
-        from importlib.metadata import entry_points
+    """Names registered under an entry point namespace, without importing them."""
+    from importlib.metadata import entry_points
 
-        names.update(ep.name for ep in entry_points(group=namespace))
-    except Exception:  # pragma: no cover - metadata is best effort
-        pass
-    return sorted(names)
+    return sorted({ep.name for ep in entry_points(group=namespace)})
 
 
 @functools.cache

@@ -16,10 +16,20 @@ from typing import Any
 from rpcmsg import _plugins
 from rpcmsg._executors import Executor
 from rpcmsg.driver.base import IncomingMessage, Listener
-from rpcmsg.exceptions import MessagingServerError, ServerListenError, TransportDriverError
+from rpcmsg.exceptions import (
+    ExecutorLoadFailure,
+    MessagingServerError,
+    ServerListenError,
+    TransportDriverError,
+)
 from rpcmsg.transport import Transport
 
-__all__ = ["MessageHandlingServer", "MessagingServerError", "ServerListenError"]
+__all__ = [
+    "ExecutorLoadFailure",
+    "MessageHandlingServer",
+    "MessagingServerError",
+    "ServerListenError",
+]
 
 LOG = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from rpcmsg import _wire
 from rpcmsg.exceptions import (
     ClientSendError,
     InvalidTarget,
+    RemoteError,
     RPCVersionCapError,
     TransportDriverError,
 )
@@ -17,7 +18,13 @@ from rpcmsg.serializer import NoOpSerializer, Serializer
 from rpcmsg.target import Target
 from rpcmsg.transport import Transport, TransportOptions
 
-__all__ = ["RPCClient", "get_rpc_client"]
+__all__ = [
+    "ClientSendError",
+    "RPCClient",
+    "RPCVersionCapError",
+    "RemoteError",
+    "get_rpc_client",
+]
 
 LOG = logging.getLogger(__name__)
 
