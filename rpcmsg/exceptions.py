@@ -15,12 +15,12 @@ The tree::
     │   ├── RPCVersionCapError             message version above the client's cap
     │   ├── ClientSendError                the driver failed to send a client's message
     │   ├── TransportDriverError           raised by drivers at the seam
-    │   └── MessagingServerError
-    │       ├── ServerListenError          a server could not start consuming
-    │       └── RPCDispatcherError
-    │           ├── NoSuchMethod (AttributeError)
-    │           └── UnsupportedVersion
-    └── ExpectedException                  wrapper used by ``expected_exceptions``
+    │   ├── MessagingServerError
+    │   │   ├── ServerListenError          a server could not start consuming
+    │   │   └── RPCDispatcherError
+    │   │       ├── NoSuchMethod (AttributeError)
+    │   │       └── UnsupportedVersion
+    │   └── ExpectedException              wrapper used by ``expected_exceptions``
 
 ``args`` always holds the constructor's arguments (``str()`` gives the readable message), so
 an exception sent across the wire is rebuilt with its attributes intact.
@@ -228,7 +228,7 @@ class UnsupportedVersion(RPCDispatcherError):
         self.method = method
 
 
-class ExpectedException(Exception):
+class ExpectedException(MessagingException):
     """Carries an exception an endpoint declared with ``expected_exceptions``.
 
     Built inside an ``except`` block; ``exc_info`` is the original exception's triple. The
