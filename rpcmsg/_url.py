@@ -127,8 +127,13 @@ class TransportURL:
         if isinstance(url, TransportURL):
             return url
         if not isinstance(url, str) or "://" not in url:
+            from rpcmsg._plugins import DRIVER_NAMESPACE, installed
+
+            names = ", ".join(installed(DRIVER_NAMESPACE)) or "none"
             raise InvalidTransportURL(
-                str(url), f"Invalid transport URL {_masked(url)!r}: no scheme (driver://) given"
+                str(url),
+                f"Invalid transport URL {_masked(url)!r}: no scheme (driver://) given; "
+                f"installed drivers: {names}",
             )
         scheme, rest = url.split("://", 1)
         if not scheme:

@@ -87,6 +87,11 @@ def test_url_read_from_config_file(tmp_path: pytest.TempPathFactory) -> None:
         transport.cleanup()
 
 
+def test_missing_scheme_lists_installed_drivers() -> None:
+    with pytest.raises(rpcmsg.InvalidTransportURL, match="installed drivers: .*fake"):
+        parse("h1:5672")
+
+
 def test_unknown_driver_lists_installed() -> None:
     conf = cfg.ConfigOpts()
     conf([])
