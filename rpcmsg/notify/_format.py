@@ -1,0 +1,94 @@
+"""The notification message, as oslo.messaging puts it on the wire and reads it back.
+
+A notification is a JSON object::
+
+    {"message_id": "<uuid4, dashed>", "publisher_id": "compute.host1",
+     "event_type": "compute.instance.create.end", "priority": "INFO",
+     "payload": {...}, "timestamp": "2026-11-23 19:09:07.123456",
+     "_unique_id": "<32 hex digits>", "_context_<key>": <value>, ...}
+
+Format 2.0 (the ``messagingv2`` driver) wraps it in the ``oslo.version``/``oslo.message``
+envelope of :mod:`rpcmsg._wire`; format 1.0 (``messaging``) sends the bare object. Readers
+accept both. A body is malformed when it is not a JSON object, or when ``event_type`` or
+``priority`` is missing or not a string; :func:`parse` raises ``MalformedMessage`` for it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from rpcmsg import _wire
+from rpcmsg._wire import MalformedMessage
+
+__all__ = ["PRIORITIES", "MalformedMessage", "Notification", "build", "encode", "parse"]
+
+#: The priorities a notification may carry, lower case: also the endpoint method names.
+PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+def utcnow_text() -> str:
+    """The timestamp as oslo.messaging writes it: ``str()`` of a naive UTC datetime."""
+    return str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+
+
+def build(publisher_id: str | None, event_type: str, priority: str, payload: Any) -> dict[str, Any]:
+    """A new notification message (without context): fresh ``message_id`` and timestamp."""
+    return {
+        "message_id": str(uuid.uuid4()),
+        "publisher_id": publisher_id,
+        "event_type": event_type,
+        "priority": priority,
+        "payload": payload,
+        "timestamp": utcnow_text(),
+    }
+
+
+def encode(ctxt: dict[str, Any], message: dict[str, Any], version: float) -> bytes:
+    """The wire body of ``message`` with ``ctxt`` flattened in, in format 1.0 or 2.0.
+
+    Raises ``TypeError`` or ``ValueError`` when the message holds something JSON cannot carry.
+    """
+    msg = dict(message)
+    msg["_unique_id"] = _wire.new_id()
+    _wire.pack_context(msg, ctxt)
+    if version >= 2.0:
+        return _wire.encode(msg)
+    return _dumps(msg).encode("utf-8")
+
+
+@dataclass
+class Notification:
+    """A notification as read from the wire, before the serializer has seen it."""
+
+    ctxt: dict[str, Any]
+    publisher_id: Any
+    event_type: str
+    priority: str  # lower case
+    payload: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def parse(body: bytes | str) -> Notification:
+    """Read a notification body (either format). Raises ``MalformedMessage``."""
+    message = _wire.decode(body)
+    event_type = message.get("event_type")
+    priority = message.get("priority")
+    if not isinstance(event_type, str):
+        raise MalformedMessage("notification without a string event_type")
+    if not isinstance(priority, str):
+        raise MalformedMessage("notification without a string priority")
+    ctxt = _wire.unpack_context(message)
+    return Notification(
+        ctxt=ctxt,
+        publisher_id=message.get("publisher_id"),
+        event_type=event_type,
+        priority=priority.lower(),
+        payload=message.get("payload"),
+        metadata={"message_id": message.get("message_id"), "timestamp": message.get("timestamp")},
+    )

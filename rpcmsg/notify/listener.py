@@ -1,0 +1,236 @@
+"""Notification listeners: consume ``<topic>.<priority>`` for endpoints' priorities.
+
+A listener subscribes, for each target, to ``<topic>.<priority>`` of every priority some
+endpoint handles (exchange: the target's, else ``control_exchange``), and dispatches with
+:mod:`rpcmsg.notify.dispatcher`.
+
+Pools: listeners without a ``pool`` share one copy of each notification (each message to one
+of them); listeners with the same ``pool`` share one more copy. Notifications published
+before any pool-less listener existed wait for one; a pool only gets what is published once
+one of its listeners has subscribed.
+
+Delivery: a message is acknowledged only after its endpoints returned, so on drivers with the
+``at_least_once`` capability a listener that dies mid-handling loses nothing: the message is
+delivered to another listener. A ``REQUEUE`` result (or an endpoint raising) gives the message
+back to its queue when ``allow_requeue=True``; otherwise it is acknowledged and logged. A
+malformed message (not JSON, no ``event_type`` or ``priority``) is logged and dropped.
+
+Batch listeners hand endpoints lists: a batch is delivered when ``batch_size`` messages are
+in hand, or ``batch_timeout`` seconds after its first message arrived, whichever is first
+(without ``batch_timeout``, only full batches, and what is in hand at ``stop()``). A batch
+listener runs one worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rpcmsg.driver.base import IncomingMessage, Listener
+from rpcmsg.exceptions import InvalidTarget
+from rpcmsg.notify import _format
+from rpcmsg.notify.dispatcher import (
+    BatchNotificationDispatcher,
+    NotificationDispatcher,
+    NotificationResult,
+)
+from rpcmsg.serializer import Serializer
+from rpcmsg.server import MessageHandlingServer
+from rpcmsg.target import Target
+from rpcmsg.transport import NotificationTransport, Transport
+
+__all__ = [
+    "BatchNotificationServer",
+    "NotificationServer",
+    "NotificationServerBase",
+    "get_batch_notification_listener",
+    "get_notification_listener",
+]
+
+LOG = logging.getLogger(__name__)
+
+
+class NotificationServerBase(MessageHandlingServer):
+    """Shared by single and batch notification listeners."""
+
+    dispatcher: NotificationDispatcher
+
+    def __init__(
+        self,
+        transport: Transport,
+        targets: Sequence[Target],
+        dispatcher: NotificationDispatcher,
+        executor: str | None = None,
+        allow_requeue: bool = True,
+        pool: str | None = None,
+    ) -> None:
+        if not isinstance(transport, NotificationTransport):
+            LOG.warning(
+                "Using an RPC transport for notifications; use get_notification_transport "
+                "to obtain a notification transport."
+            )
+        super().__init__(transport, dispatcher, executor or "threading")
+        self.targets = list(targets)
+        self._allow_requeue = allow_requeue
+        self._pool = pool
+
+    def _create_listener(self) -> Listener:
+        addresses = []
+        for target in self.targets:
+            if not target.topic:
+                raise InvalidTarget("A notification target must have a topic", target)
+            exchange = self.transport._require_exchange(target.exchange)
+            for priority in self.dispatcher.supported_priorities:
+                addresses.append(Target(exchange=exchange, topic=f"{target.topic}.{priority}"))
+        if not addresses:
+            LOG.warning("No endpoint of this listener handles any priority; it gets nothing")
+        return self.transport.driver.listen_for_notifications(addresses, self._pool)
+
+    def _parse(self, incoming: IncomingMessage) -> _format.Notification | None:
+        """The notification in ``incoming``, or None after dropping a malformed one."""
+        try:
+            return _format.parse(incoming.body)
+        except _format.MalformedMessage as exc:
+            LOG.error("Dropping a malformed notification: %s (body %.200r)", exc, incoming.body)
+            self._settle(incoming, incoming.reject)
+            return None
+
+    def _finish(self, incoming: IncomingMessage, requeue: bool) -> None:
+        if requeue and self._allow_requeue:
+            self._settle(incoming, incoming.requeue)
+            return
+        if requeue:
+            LOG.warning(
+                "A notification endpoint asked to requeue (or raised) but this listener does "
+                "not allow requeue; the message is acknowledged"
+            )
+        self._settle(incoming, incoming.ack)
+
+    @staticmethod
+    def _settle(incoming: IncomingMessage, how: Any) -> None:
+        try:
+            how()
+        except Exception:
+            LOG.exception("Could not settle a notification")
+
+
+class NotificationServer(NotificationServerBase):
+    """Delivers notifications one at a time, on a pool of workers."""
+
+    def _process(self, incoming: IncomingMessage) -> None:
+        note = self._parse(incoming)
+        if note is None:
+            return
+        try:
+            result = self.dispatcher.dispatch(note)
+        except Exception:
+            LOG.exception("Unexpected error dispatching a notification")
+            result = NotificationResult.REQUEUE
+        self._finish(incoming, result == NotificationResult.REQUEUE)
+
+
+class BatchNotificationServer(NotificationServerBase):
+    """Delivers notifications in batches, on one worker."""
+
+    dispatcher: BatchNotificationDispatcher
+
+    def __init__(
+        self,
+        transport: Transport,
+        targets: Sequence[Target],
+        dispatcher: BatchNotificationDispatcher,
+        executor: str | None = None,
+        allow_requeue: bool = True,
+        pool: str | None = None,
+        batch_size: int | None = None,
+        batch_timeout: float | None = None,
+    ) -> None:
+        super().__init__(transport, targets, dispatcher, executor, allow_requeue, pool)
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if batch_timeout is not None and batch_timeout < 0:
+            raise ValueError(f"batch_timeout must not be negative, not {batch_timeout}")
+        self.batch_size = batch_size or 1
+        self.batch_timeout = batch_timeout
+
+    def _collect(self, listener: Listener) -> list[IncomingMessage]:
+        first = listener.poll(None)
+        if first is None:
+            return []
+        batch = [first]
+        deadline = None if self.batch_timeout is None else time.monotonic() + self.batch_timeout
+        while len(batch) < self.batch_size:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            incoming = listener.poll(left)
+            if incoming is None:
+                break  # the timeout passed, or the listener was stopped
+            batch.append(incoming)
+        return batch
+
+    def _worker_loop(self, listener: Listener) -> None:
+        while True:
+            batch = self._collect(listener)
+            if batch:
+                try:
+                    self._process_batch(batch)
+                except Exception:  # must not kill the only worker
+                    LOG.exception("Unexpected error handling a batch of notifications")
+            elif self._stopped.is_set():
+                return
+
+    def _process(self, incoming: IncomingMessage) -> None:
+        self._process_batch([incoming])
+
+    def _process_batch(self, batch: list[IncomingMessage]) -> None:
+        parsed = [(incoming, self._parse(incoming)) for incoming in batch]
+        good = [(incoming, note) for incoming, note in parsed if note is not None]
+        if not good:
+            return
+        try:
+            requeue = self.dispatcher.dispatch_batch([note for _, note in good])
+        except Exception:
+            LOG.exception("Unexpected error dispatching a batch of notifications")
+            requeue = set(range(len(good)))
+        for index, (incoming, _) in enumerate(good):
+            self._finish(incoming, index in requeue)
+
+
+def get_notification_listener(
+    transport: Transport,
+    targets: Sequence[Target],
+    endpoints: Sequence[Any],
+    executor: str | None = None,
+    serializer: Serializer | None = None,
+    allow_requeue: bool = False,
+    pool: str | None = None,
+) -> NotificationServer:
+    """A listener delivering the notifications of ``targets`` to ``endpoints``.
+
+    ``executor`` is ``"threading"`` (default) or ``"eventlet"``; ``pool`` names the group of
+    listeners sharing one copy of each message; see the module docstring for delivery.
+    """
+    dispatcher = NotificationDispatcher(endpoints, serializer)
+    return NotificationServer(transport, targets, dispatcher, executor, allow_requeue, pool)
+
+
+def get_batch_notification_listener(
+    transport: Transport,
+    targets: Sequence[Target],
+    endpoints: Sequence[Any],
+    executor: str | None = None,
+    serializer: Serializer | None = None,
+    allow_requeue: bool = False,
+    pool: str | None = None,
+    batch_size: int | None = None,
+    batch_timeout: float | None = None,
+) -> BatchNotificationServer:
+    """Like :func:`get_notification_listener`, but endpoints receive lists of messages
+    (``batch_size`` at most, or what arrived within ``batch_timeout`` seconds)."""
+    dispatcher = BatchNotificationDispatcher(endpoints, serializer)
+    return BatchNotificationServer(
+        transport, targets, dispatcher, executor, allow_requeue, pool, batch_size, batch_timeout
+    )

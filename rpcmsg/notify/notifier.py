@@ -1,0 +1,218 @@
+"""Notifier: publish notifications through the configured notification drivers.
+
+Features: the priorities ``audit``, ``debug``, ``info``, ``warn``/``warning``, ``error``,
+``critical`` and ``sample``; several drivers at once (``messagingv2``, ``messaging``, ``log``,
+``test``, ``noop``, ``routing``, or any ``rpcmsg.notify.drivers`` entry point); ``prepare()``
+for a cheap copy with another publisher id or retry.
+
+Options, group ``[oslo_messaging_notifications]`` (oslo.messaging's names and defaults):
+``driver`` (multi-valued, default none: nothing is sent), ``transport_url`` (default: the
+RPC transport's), ``topics`` (default ``notifications``), ``retry`` (default -1).
+
+Guarantees: a notification goes to every enabled driver, to ``<topic>.<priority>`` for each
+configured topic. ``retry`` is ``None``/``-1`` to retry a failed send for ever, ``0`` never,
+``N`` at most ``N`` times. A notification that cannot be sent (broker unreachable within the
+retries, payload JSON cannot carry) is logged with its payload and never raised into the
+caller, unless the notifier was built with ``raise_on_failure=True``: then
+``MessageDeliveryFailure`` is raised once every driver was tried.
+
+Contexts: a dict is sent as given; an object is sent as its ``redacted_copy()`` when it has
+one (so credentials stay off the bus, as in oslo.messaging), then through the serializer's
+``serialize_context``. Unlike recent oslo.messaging, a dict context is not discarded.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from oslo_config import cfg
+
+from rpcmsg import _plugins
+from rpcmsg.exceptions import DriverLoadFailure, MessageDeliveryFailure
+from rpcmsg.notify import _format
+from rpcmsg.opts import NOTIFICATIONS_GROUP, register_opts
+from rpcmsg.serializer import NoOpSerializer, Serializer
+from rpcmsg.transport import NotificationTransport, Transport, TransportURL, _get_transport
+
+__all__ = ["Driver", "Notifier", "get_notification_transport"]
+
+LOG = logging.getLogger(__name__)
+
+_MARKER: Any = object()
+
+
+class Driver(abc.ABC):
+    """Base class of notification drivers (entry points ``rpcmsg.notify.drivers``).
+
+    Built once per :class:`Notifier` as ``Driver(conf, topics=..., transport=...)``.
+    """
+
+    def __init__(self, conf: cfg.ConfigOpts, topics: Sequence[str], transport: Transport) -> None:
+        self.conf = conf
+        self.topics = list(topics)
+        self.transport = transport
+
+    @abc.abstractmethod
+    def notify(
+        self, ctxt: dict[str, Any], msg: dict[str, Any], priority: str, retry: int | None
+    ) -> None:
+        """Send one notification. ``msg`` is the message dict, ``priority`` upper case,
+        ``ctxt`` the serialized context. Blocks at most as long as ``retry`` allows; raises
+        when the notification could not be sent (the notifier logs it)."""
+
+
+def get_notification_transport(
+    conf: cfg.ConfigOpts,
+    url: str | TransportURL | None = None,
+    allowed_remote_exmods: Sequence[str] | None = None,
+) -> Transport:
+    """Build the transport notifications travel on.
+
+    The URL is ``url``, else ``[oslo_messaging_notifications]/transport_url``, else the RPC
+    ``transport_url``. Raises ``InvalidTransportURL`` or ``DriverLoadFailure``; connects lazily.
+    """
+    register_opts(conf)
+    if url is None:
+        url = conf[NOTIFICATIONS_GROUP].transport_url
+    return _get_transport(conf, url, allowed_remote_exmods, transport_cls=NotificationTransport)
+
+
+def load_drivers(
+    conf: cfg.ConfigOpts, names: Sequence[str], topics: Sequence[str], transport: Transport
+) -> list[tuple[str, Driver]]:
+    """Instantiate the notification drivers ``names``. Raises ``DriverLoadFailure``."""
+    drivers = []
+    for name in names:
+        try:
+            cls = _plugins._load(_plugins.NOTIFY_DRIVER_NAMESPACE, name)
+        except Exception as exc:
+            raise DriverLoadFailure(
+                name, exc, _plugins.installed(_plugins.NOTIFY_DRIVER_NAMESPACE)
+            ) from exc
+        drivers.append((name, cls(conf, topics=list(topics), transport=transport)))
+    return drivers
+
+
+def _context_dict(ctxt: Any, serializer: Serializer) -> dict[str, Any]:
+    if ctxt is None:
+        ctxt = {}
+    elif not isinstance(ctxt, dict) and hasattr(ctxt, "redacted_copy"):
+        ctxt = ctxt.redacted_copy()
+    ctxt = serializer.serialize_context(ctxt)
+    if isinstance(ctxt, dict):
+        return ctxt
+    if hasattr(ctxt, "to_dict"):
+        value = ctxt.to_dict()
+        if isinstance(value, dict):
+            return value
+    LOG.warning(
+        "Cannot turn a %s context into a dict; sending the notification without it",
+        type(ctxt).__name__,
+    )
+    return {}
+
+
+class Notifier:
+    """Sends notifications; see the module docstring for the contract.
+
+    ``driver`` names one driver (default: the ``driver`` option), ``topics`` overrides the
+    ``topics`` option, ``retry`` the ``retry`` option. Building a notifier loads its drivers
+    (``DriverLoadFailure`` for an unknown name); ``prepare()`` reuses them.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        publisher_id: str | None = None,
+        driver: str | None = None,
+        serializer: Serializer | None = None,
+        retry: int | None = None,
+        topics: Sequence[str] | None = None,
+        *,
+        raise_on_failure: bool = False,
+    ) -> None:
+        conf = transport.conf
+        register_opts(conf)
+        group = conf[NOTIFICATIONS_GROUP]
+        if not isinstance(transport, NotificationTransport):
+            LOG.warning(
+                "Using an RPC transport for notifications; use get_notification_transport "
+                "to obtain a notification transport."
+            )
+        self.transport = transport
+        self.publisher_id = publisher_id
+        self.retry = retry if retry is not None else group.retry
+        self.raise_on_failure = raise_on_failure
+        self._driver_names = [driver] if driver is not None else list(group.driver)
+        self._topics = list(topics) if topics is not None else list(group.topics)
+        self._serializer: Serializer = serializer or NoOpSerializer()
+        self._drivers = load_drivers(conf, self._driver_names, self._topics, transport)
+
+    def prepare(self, publisher_id: Any = _MARKER, retry: Any = _MARKER) -> Notifier:
+        """A notifier sharing this one's drivers, with another publisher id and/or retry."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        if publisher_id is not _MARKER:
+            clone.publisher_id = publisher_id
+        if retry is not _MARKER:
+            clone.retry = retry
+        return clone
+
+    def is_enabled(self) -> bool:
+        """False when nothing would be sent: no driver, or the ``noop`` driver alone."""
+        return any(name != "noop" for name in self._driver_names)
+
+    def _notify(self, ctxt: Any, event_type: str, payload: Any, priority: str) -> None:
+        if not self._drivers:
+            return
+        payload = self._serializer.serialize_entity(ctxt, payload)
+        context = _context_dict(ctxt, self._serializer)
+        message = _format.build(self.publisher_id, event_type, priority, payload)
+        failed: list[str] = []
+        for name, driver in self._drivers:
+            try:
+                driver.notify(context, message, priority, self.retry)
+            except Exception as exc:
+                failed.append(name)
+                LOG.exception(
+                    "Could not send notification %s (%s) with driver %s: %s. Payload=%r",
+                    event_type, priority, name, exc, payload,
+                )  # fmt: skip
+        if failed and self.raise_on_failure:
+            raise MessageDeliveryFailure(
+                f"Notification {event_type} ({priority}) not sent by driver(s) {', '.join(failed)}"
+            )
+
+    def audit(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at audit priority."""
+        self._notify(ctxt, event_type, payload, "AUDIT")
+
+    def debug(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at debug priority."""
+        self._notify(ctxt, event_type, payload, "DEBUG")
+
+    def info(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at info priority."""
+        self._notify(ctxt, event_type, payload, "INFO")
+
+    def warn(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at warn priority."""
+        self._notify(ctxt, event_type, payload, "WARN")
+
+    warning = warn
+
+    def error(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at error priority."""
+        self._notify(ctxt, event_type, payload, "ERROR")
+
+    def critical(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at critical priority."""
+        self._notify(ctxt, event_type, payload, "CRITICAL")
+
+    def sample(self, ctxt: Any, event_type: str, payload: Any) -> None:
+        """Send a notification at sample priority: frequent, small events (some drivers,
+        like ``log``, drop them)."""
+        self._notify(ctxt, event_type, payload, "SAMPLE")
