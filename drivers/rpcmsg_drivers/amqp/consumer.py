@@ -1,0 +1,238 @@
+"""A consuming connection drained by its own thread, which survives broker failures.
+
+The thread is the only user of its connection (py-amqp connections are not thread-safe, and
+SSL sockets cannot be read and written from two threads): other threads hand it work
+(acknowledgements, cancellations, deletions) through ``call_soon``, which also wakes it
+through a socket pair it waits on together with the broker's socket, so that work runs at
+once. Idle, it wakes once a second to keep heartbeats going.
+
+After a connection failure it reconnects (failing over between hosts with backoff, for
+ever until closed), declares its queues again and consumes again. Messages held from the
+previous connection cannot be settled any more: the broker has already requeued them.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import amqp
+
+from rpcmsg import _sync
+from rpcmsg.exceptions import TransportDriverError
+from rpcmsg_drivers.amqp.connection import Connector
+from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
+from rpcmsg_drivers.amqp.topology import Queue
+
+__all__ = ["ConsumerThread", "Operation"]
+
+LOG = logging.getLogger(__name__)
+
+#: Work run by the consumer thread on its channel.
+Operation = Callable[[Any], None]
+
+#: Longest sleep of an idle consumer thread (heartbeats are checked between sleeps).
+IDLE_WAIT = 1.0
+
+
+class ConsumerThread:
+    """Consumes ``queues`` on one connection and hands each message to ``on_message``.
+
+    ``on_message(message, generation)`` runs in the consumer thread and must not block;
+    ``generation`` counts reconnections, so that settlements of messages from an older
+    connection can be told apart and skipped.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        queues: Sequence[Queue],
+        on_message: Callable[[amqp.Message, int], None],
+        *,
+        no_ack: bool,
+        prefetch: int,
+        name: str,
+    ) -> None:
+        self._connector = connector
+        self._queues = list(queues)
+        self._on_message = on_message
+        self._no_ack = no_ack
+        self._prefetch = prefetch
+        self._name = name
+        self._ops = _sync.new_queue()
+        self._closing = threading.Event()
+        self._conn: amqp.Connection | None = None
+        self._channel: Any = None
+        self._tags: list[str] = []
+        self.generation = 0
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._thread: threading.Thread | None = None
+        s = connector.settings
+        self._heartbeat_every = (
+            max(0.2, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
+            if s.heartbeat_timeout_threshold
+            else None
+        )
+
+    # -- life cycle (any thread) -------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect, declare and consume, then start the thread.
+
+        Tries each host once: a broker that cannot be reached raises ``TransportDriverError``
+        here rather than in the background.
+        """
+        try:
+            self._setup(self._connector.open(retry=0))
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+            self._drop_connection()
+            raise translate(exc, f"declaring the queues of {self._name}") from exc
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def call_soon(self, op: Operation) -> None:
+        """Run ``op(channel)`` in the consumer thread (skipped once the thread is gone)."""
+        self._ops.put(op)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:  # buffer full (the thread is awake anyway) or already closed
+            pass
+
+    def close(self, final: Operation | None = None, timeout: float = 5.0) -> None:
+        """Run pending operations and ``final``, close the connection, end the thread.
+
+        Messages consumed and not acknowledged go back to their queues (the broker requeues
+        them when the connection closes).
+        """
+        if final is not None:
+            self.call_soon(final)
+        self._closing.set()
+        self._wake()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        elif thread is None:
+            self._drop_connection()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _setup(self, conn: amqp.Connection) -> None:
+        self._conn = conn
+        channel = conn.channel()
+        if self._prefetch > 0:
+            channel.basic_qos(0, self._prefetch, False)
+        for queue in self._queues:
+            queue.declare(channel)
+        generation = self.generation
+        self._tags = [
+            channel.basic_consume(
+                queue.name,
+                no_ack=self._no_ack,
+                callback=lambda message, g=generation: self._on_message(message, g),
+            )
+            for queue in self._queues
+        ]
+        self._channel = channel
+
+    def _drop_connection(self) -> None:
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # broken already; free what is left
+                try:
+                    conn.collect()
+                except Exception:
+                    pass
+
+    def cancel(self, channel: Any) -> None:
+        """Operation: stop the broker from delivering more messages."""
+        for tag in self._tags:
+            channel.basic_cancel(tag)
+        self._tags = []
+
+    def _run_ops(self) -> None:
+        while True:
+            try:
+                op = self._ops.get_nowait()
+            except _sync.Empty:
+                return
+            try:
+                op(self._channel)
+            except CHANNEL_ERRORS as exc:
+                LOG.warning("%s: channel error (%s); reconsuming", self._name, exc)
+                raise ConnectionResetError(str(exc)) from exc
+
+    def _run(self) -> None:
+        last_beat = time.monotonic()
+        while True:
+            try:
+                self._run_ops()
+                if self._closing.is_set():
+                    break
+                assert self._conn is not None
+                if self._wait_readable():
+                    try:
+                        self._conn.drain_events(timeout=IDLE_WAIT)
+                    except TimeoutError:
+                        pass
+                if self._heartbeat_every and time.monotonic() - last_beat > self._heartbeat_every:
+                    last_beat = time.monotonic()
+                    self._conn.heartbeat_tick(rate=self._connector.settings.heartbeat_rate)
+            except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+                if self._closing.is_set():
+                    break
+                LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
+                if not self._reconnect():
+                    break
+            except Exception:
+                LOG.exception("%s: unexpected error in the consumer thread", self._name)
+                if not self._reconnect():
+                    break
+        self._drop_connection()
+
+    def _wait_readable(self) -> bool:
+        """Sleep until the broker sent something (True) or someone woke us (False)."""
+        assert self._conn is not None
+        sock = self._conn.transport.sock
+        pending = getattr(sock, "pending", None)  # SSL: decrypted bytes not yet read
+        if pending is not None and pending():
+            return True
+        readable, _, _ = select.select([sock, self._wake_r], [], [], IDLE_WAIT)
+        if self._wake_r in readable:
+            try:
+                while self._wake_r.recv(4096):
+                    pass
+            except OSError:  # drained
+                pass
+        return sock in readable
+
+    def _reconnect(self) -> bool:
+        """Open a new connection and consume again; False when closed meanwhile."""
+        self._drop_connection()
+        self.generation += 1
+        while not self._closing.is_set():
+            try:
+                conn = self._connector.open(wait=self._closing.wait)
+            except TransportDriverError:
+                return False
+            try:
+                self._setup(conn)
+                return True
+            except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+                LOG.warning("%s: could not consume again (%s)", self._name, exc)
+                self._drop_connection()
+                self._closing.wait(self._connector.settings.rabbit_retry_interval)
+        return False

@@ -1,0 +1,221 @@
+"""The AMQP 0-9-1 driver: rpcmsg over RabbitMQ (``rabbit://``, ``amqp://``, ``kombu://``).
+
+URL::
+
+    rabbit://[user:pass@]host1[:port1][,[user:pass@]host2[:port2]...]/[virtual_host][?option=value&...]
+
+Several hosts mean failover: connections go to the first host that answers, in the URL's order
+(``kombu_failover_strategy = round-robin``, starting with the last host that worked) or
+shuffled. Query options override ``[oslo_messaging_rabbit]`` for this transport.
+
+Options (``[oslo_messaging_rabbit]``, oslo.messaging's names and defaults):
+``amqp_durable_queues``, ``amqp_auto_delete``, ``rabbit_quorum_queue``,
+``rabbit_transient_queues_ttl``, ``rabbit_qos_prefetch_count``, ``heartbeat_timeout_threshold``,
+``heartbeat_rate``, ``rabbit_retry_interval``, ``rabbit_retry_backoff``,
+``rabbit_interval_max``, ``kombu_failover_strategy``, ``kombu_compression``,
+``rabbit_login_method``, ``ssl``, ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``,
+``ssl_enforce_hostname_verification``. See :mod:`rpcmsg_drivers.amqp.options`.
+
+Wire format and layout: oslo.messaging's, so both libraries talk to each other (see
+:mod:`rpcmsg_drivers.amqp.topology`). Bodies are the core's JSON envelope with content type
+``application/json``; ``kombu_compression`` compresses them as kombu does (``compression``
+header), and compressed bodies are always accepted.
+
+Guarantees:
+
+* Casts, fanout casts and notifications are published with **publisher confirms**: ``send``
+  returns once RabbitMQ took the message, and retries (after reconnecting) until it did, as
+  ``retry`` allows. A retried message may arrive twice; servers drop duplicates by
+  ``_unique_id``.
+* Call requests and replies are **not** confirmed (oslo.messaging does not confirm them
+  either): a call has its own timeout, and a confirm round trip would cost a third of its
+  latency. A call with ``TransportOptions(at_least_once=True)`` is published *mandatory* and
+  confirmed, and raises ``MessageUndeliverable`` at once when no queue is bound.
+* Call requests carry their timeout as AMQP ``expiration``: RabbitMQ drops requests nobody
+  took in time. A reply to a caller that is gone is dropped by the broker (its reply queue no
+  longer exists) without blocking the server.
+* With ``amqp_durable_queues`` (or ``rabbit_quorum_queue``), topic exchanges and queues are
+  durable and messages persistent: confirmed casts survive a broker restart. Consumers
+  acknowledge a cast only after it was handled, so a cast held by a server that dies is
+  delivered to another (at least once). Reply and fanout queues are transient and expire
+  after ``rabbit_transient_queues_ttl`` seconds unused; they are deleted on cleanup.
+* Connections lost are reopened (failing over between hosts, with backoff); listeners and
+  the reply consumer declare their queues and consume again. A call whose broker stays
+  unreachable raises ``MessagingTimeout`` at its timeout, never hangs.
+* AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked from background
+  threads (green threads under eventlet): each consumer's own thread, and one thread for the
+  publishing connections.
+
+Threads and connections per transport: a pool of publishing connections (at most
+``rpc_conn_pool_size``, opened on demand), one connection and thread for replies (opened on
+the first call), and one connection and thread per listener. py-amqp is used directly on the
+hot path; kombu only provides the compression codecs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import amqp
+from oslo_config import cfg
+
+from rpcmsg._url import TransportURL
+from rpcmsg.driver import JSON, Capabilities, Driver, Listener, ReplyConsumer, load_settings
+from rpcmsg.driver.base import ReplyHandler
+from rpcmsg.target import Target
+from rpcmsg_drivers.amqp import codec
+from rpcmsg_drivers.amqp.connection import Connector
+from rpcmsg_drivers.amqp.listener import AMQPListener, AMQPReplyConsumer
+from rpcmsg_drivers.amqp.options import GROUP, OPTIONS, Settings
+from rpcmsg_drivers.amqp.publisher import Publisher, wait_deadline
+from rpcmsg_drivers.amqp.topology import Exchange, Topology
+
+__all__ = ["AMQPDriver"]
+
+_DEFAULT_EXCHANGE = Exchange("")
+
+
+class AMQPDriver(Driver):
+    """RabbitMQ driver; the module docstring is its spec sheet."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        durable=True,
+        at_least_once=True,
+        mandatory=True,
+        expiration=True,
+        cross_process=True,
+    )
+    option_group: ClassVar[str | None] = GROUP
+    options: ClassVar[Sequence[cfg.Opt]] = OPTIONS
+
+    def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
+        super().__init__(conf, url, default_exchange)
+        self.settings = load_settings(conf, GROUP, OPTIONS, url.query, Settings)
+        if self.settings.kombu_compression:
+            codec.check(self.settings.kombu_compression)
+        self.topology = Topology(self.settings)
+        self.connector = Connector(url, self.settings)
+        self.publisher = Publisher(self.connector, conf.rpc_conn_pool_size)
+        self._delivery_mode = 2 if self.settings.durable else 1
+
+    # -- messages ----------------------------------------------------------------------
+
+    def _message(
+        self, body: bytes, content_type: str, expiration: float | None = None
+    ) -> amqp.Message:
+        properties: dict[str, Any] = {
+            "content_type": content_type,
+            "content_encoding": "utf-8",
+            "delivery_mode": self._delivery_mode,
+        }
+        method = self.settings.kombu_compression
+        if method:
+            body, mime = codec.compress(body, method)
+            properties["application_headers"] = {codec.HEADER: mime}
+        if expiration is not None:
+            properties["expiration"] = str(max(1, int(expiration * 1000)))
+        return amqp.Message(body, **properties)
+
+    # -- RPC ---------------------------------------------------------------------------
+
+    def send(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        expiration: float | None = None,
+        retry: int | None = None,
+        mandatory: bool = False,
+    ) -> None:
+        _check_body(body)
+        topic = target.topic or ""
+        if target.fanout:
+            exchange, key = self.topology.fanout_exchange(topic), topic
+        else:
+            exchange = self.topology.topic_exchange(target.exchange or self.default_exchange)
+            key = f"{topic}.{target.server}" if target.server else topic
+        is_call = expiration is not None
+        self.publisher.publish(
+            exchange,
+            key,
+            self._message(body, content_type, expiration),
+            confirm=not is_call,
+            mandatory=mandatory,
+            retry=retry,
+            deadline=wait_deadline(expiration),
+        )
+
+    def listen(self, target: Target) -> Listener:
+        exchange = target.exchange or self.default_exchange
+        topic = target.topic or ""
+        server_key = f"{topic}.{target.server}"
+        fanout = self.topology.fanout_queue(topic, uuid.uuid4().hex)
+        listener = AMQPListener(
+            self.connector,
+            [
+                self.topology.topic_queue(exchange, topic, (topic,)),
+                self.topology.topic_queue(exchange, server_key, (server_key,)),
+                fanout,
+            ],
+            temporary=[fanout],
+            name=f"rpcmsg-amqp-{topic}",
+        )
+        return listener
+
+    def send_reply(
+        self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
+    ) -> None:
+        _check_body(body)
+        self.publisher.publish(
+            _DEFAULT_EXCHANGE, address, self._message(body, content_type), retry=retry
+        )
+
+    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+        return AMQPReplyConsumer(self.connector, self.topology.reply_queue, on_reply)
+
+    # -- notifications -----------------------------------------------------------------
+
+    def send_notification(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        retry: int | None = None,
+    ) -> None:
+        _check_body(body)
+        key = target.topic or ""
+        queue = self.topology.topic_queue(target.exchange or self.default_exchange, key, (key,))
+        self.publisher.publish(
+            queue.exchange,
+            key,
+            self._message(body, content_type),
+            confirm=True,
+            retry=retry,
+            queue=queue,
+        )
+
+    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+        keys: dict[tuple[str, str], list[str]] = {}
+        for target in targets:
+            exchange = target.exchange or self.default_exchange
+            key = target.topic or ""
+            keys.setdefault((exchange, pool or key), []).append(key)
+        queues = [
+            self.topology.topic_queue(exchange, name, tuple(bound))
+            for (exchange, name), bound in keys.items()
+        ]
+        return AMQPListener(self.connector, queues, name="rpcmsg-amqp-notifications")
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        self.publisher.close()
+
+
+def _check_body(body: bytes) -> None:
+    if not isinstance(body, (bytes, bytearray)):
+        raise TypeError(f"message bodies are bytes, not {type(body).__name__}")

@@ -1,0 +1,184 @@
+"""Publishing: a small pool of connections shared by every sending thread of a transport.
+
+A thread takes a free :class:`~rpcmsg_drivers.amqp.connection.Link` (opening a new one while
+fewer than ``size`` exist, else waiting its turn on one), so threads publish in parallel
+without a global lock. Unconfirmed publishes are a socket write; confirmed ones wait for the
+broker's ack, and with ``mandatory`` a basic.return seen before that ack means no queue took
+the message. A background thread keeps idle connections alive (AMQP heartbeats).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from typing import Any
+
+import amqp
+
+from rpcmsg.exceptions import MessageDeliveryFailure, MessageUndeliverable, MessagingTimeout
+from rpcmsg_drivers.amqp.connection import Connector, Link, remaining
+from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
+from rpcmsg_drivers.amqp.topology import Exchange, Queue
+
+__all__ = ["Publisher"]
+
+LOG = logging.getLogger(__name__)
+
+#: How long an unbounded confirmed publish waits for the broker's ack before it reconnects
+#: and publishes again (a stuck broker must not hang the sender).
+CONFIRM_TIMEOUT = 30.0
+
+
+class Publisher:
+    """Sends messages over up to ``size`` connections; thread-safe."""
+
+    def __init__(self, connector: Connector, size: int) -> None:
+        self._connector = connector
+        self._size = max(1, size)
+        self._links: list[Link] = []
+        self._lock = threading.Lock()
+        self._turn = itertools.count()
+        self._closed = threading.Event()
+        self._keepalive: threading.Thread | None = None
+
+    # -- the pool ----------------------------------------------------------------------
+
+    def _acquire(self) -> Link:
+        for link in self._links:
+            if link.lock.acquire(blocking=False):
+                return link
+        with self._lock:
+            if len(self._links) < self._size:
+                link = Link(self._connector)
+                link.lock.acquire()
+                self._links.append(link)
+                self._start_keepalive()
+                return link
+            link = self._links[next(self._turn) % len(self._links)]
+        link.lock.acquire()
+        return link
+
+    def _start_keepalive(self) -> None:
+        threshold = self._connector.settings.heartbeat_timeout_threshold
+        if self._keepalive is None and threshold > 0:
+            self._keepalive = threading.Thread(
+                target=self._keep_alive, name="rpcmsg-amqp-heartbeat", daemon=True
+            )
+            self._keepalive.start()
+
+    def _keep_alive(self) -> None:
+        s = self._connector.settings
+        interval = max(0.2, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
+        while not self._closed.wait(interval):
+            for link in list(self._links):
+                if not link.lock.acquire(blocking=False):
+                    continue  # in use, hence not idle
+                try:
+                    link.keepalive(s.heartbeat_rate)
+                except CONNECTION_ERRORS as exc:
+                    LOG.info("Publishing connection lost (%s); reconnecting on next use", exc)
+                    link.reset()
+                except Exception:
+                    LOG.exception("Unexpected error keeping a publishing connection alive")
+                    link.reset()
+                finally:
+                    link.lock.release()
+
+    # -- publishing --------------------------------------------------------------------
+
+    def publish(
+        self,
+        exchange: Exchange,
+        routing_key: str,
+        message: amqp.Message,
+        *,
+        confirm: bool = False,
+        mandatory: bool = False,
+        retry: int | None = None,
+        deadline: float | None = None,
+        queue: Queue | None = None,
+    ) -> None:
+        """Publish ``message``; with ``queue``, declare it first (once per connection).
+
+        Retries after connection failures as ``retry`` allows (the message may then reach
+        the broker twice: consumers drop duplicates by ``_unique_id``). Raises
+        ``MessageUndeliverable`` (mandatory and unroutable), ``MessagingTimeout`` (past
+        ``deadline``), ``MessageDeliveryFailure`` (nacked) or ``TransportDriverError``.
+        """
+        confirm = confirm or mandatory
+        kind = Link.CONFIRM if confirm else Link.PLAIN
+        failures = 0
+        redeclared = False
+        link = self._acquire()
+        try:
+            while True:
+                try:
+                    channel = link.channel(kind, retry=retry, deadline=deadline)
+                    self._declare(link, channel, exchange, queue)
+                    if not confirm:
+                        channel.basic_publish(message, exchange.name, routing_key)
+                        return
+                    link.returned = None
+                    left = remaining(deadline)
+                    channel.basic_publish_confirm(
+                        message,
+                        exchange.name,
+                        routing_key,
+                        mandatory=mandatory,
+                        confirm_timeout=CONFIRM_TIMEOUT if left is None else max(left, 0.001),
+                    )
+                    if link.returned is not None:
+                        raise MessageUndeliverable(None, exchange.name, routing_key, None)
+                    return
+                except amqp.exceptions.MessageNacked as exc:
+                    raise MessageDeliveryFailure(f"RabbitMQ refused the message: {exc}") from exc
+                except CHANNEL_ERRORS as exc:
+                    link.drop_channel(kind)
+                    if getattr(exc, "reply_code", None) == 404 and not redeclared:
+                        # An auto-delete exchange vanished since we declared it: declare again.
+                        redeclared = True
+                        continue
+                    raise translate(exc, f"publishing to {exchange.name!r}") from exc
+                except CONNECTION_ERRORS as exc:
+                    link.reset()
+                    failures += 1
+                    left = remaining(deadline)
+                    if left is not None and left <= 0:
+                        raise MessagingTimeout("Timed out sending to RabbitMQ") from exc
+                    if retry is not None and 0 <= retry < failures:
+                        raise translate(exc, f"publishing to {exchange.name!r}") from exc
+                    LOG.info("Publishing failed (%s); reconnecting", exc)
+        finally:
+            link.lock.release()
+
+    @staticmethod
+    def _declare(link: Link, channel: Any, exchange: Exchange, queue: Queue | None) -> None:
+        if queue is not None:
+            if queue not in link.declared:
+                queue.declare(channel)
+                link.declared.add(queue)
+                link.declared.add(queue.exchange)
+        elif exchange.name and exchange not in link.declared:
+            exchange.declare(channel)
+            link.declared.add(exchange)
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            links, self._links = self._links, []
+        for link in links:
+            acquired = link.lock.acquire(timeout=1.0)
+            try:
+                link.close()
+            finally:
+                if acquired:
+                    link.lock.release()
+        if self._keepalive is not None:
+            self._keepalive.join(timeout=2.0)
+
+
+def wait_deadline(expiration: float | None) -> float | None:
+    """The monotonic deadline of a call request sent now with ``expiration`` seconds."""
+    return None if expiration is None else time.monotonic() + expiration
