@@ -1,0 +1,121 @@
+"""An oslo.messaging process for the interoperability tests, run with oslo.messaging's python.
+
+Usage: ``oslo_peer.py MODE URL EXCHANGE TOPIC``; prints one JSON object per line on stdout.
+
+* ``server``: an RPC server (server name ``oslo``) with ``echo``, ``context``, ``fail`` and
+  ``record`` (prints ``{"record": value}``); prints ``{"ready": true}`` once consuming and
+  runs until stdin is closed.
+* ``client``: calls ``echo``, ``context`` and ``fail`` on the topic, casts ``record(1)``,
+  fanout-casts ``record("fanout")``; prints ``{"echo": ..., "context": ..., "fail": ...}``.
+* ``notify``: sends an ``info`` notification ``interop.event`` with payload ``{"n": 1}`` on
+  topic TOPIC, then prints ``{"sent": true}``.
+* ``listen``: a notification listener on TOPIC; prints ``{"ready": true}``, then each
+  notification as ``{"priority", "event_type", "payload", "publisher_id", "ctxt"}``, until
+  stdin is closed.
+
+This file must not import rpcmsg: it stands for a foreign process on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any
+
+import oslo_messaging
+from oslo_config import cfg
+
+_out_lock = threading.Lock()
+
+
+def emit(obj: Any) -> None:
+    with _out_lock:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+class Endpoint:
+    def echo(self, ctxt: Any, value: Any) -> Any:
+        return value
+
+    def context(self, ctxt: Any) -> Any:
+        return ctxt
+
+    def fail(self, ctxt: Any) -> None:
+        raise ValueError("oslo says no")
+
+    def record(self, ctxt: Any, value: Any) -> None:
+        emit({"record": value})
+
+
+class NotificationEndpoint:
+    def info(
+        self, ctxt: Any, publisher_id: Any, event_type: Any, payload: Any, metadata: Any
+    ) -> None:
+        emit(
+            {
+                "priority": "info",
+                "event_type": event_type,
+                "payload": payload,
+                "publisher_id": publisher_id,
+                "ctxt": ctxt,
+            }
+        )
+
+
+def main(mode: str, url: str, exchange: str, topic: str) -> None:
+    conf = cfg.CONF  # oslo.messaging registers some options (tracing) on the global only
+    conf([], project="oslo-peer")
+    oslo_messaging.set_transport_defaults(exchange)
+    if mode in ("server", "client"):
+        transport = oslo_messaging.get_rpc_transport(conf, url)
+    else:
+        transport = oslo_messaging.get_notification_transport(conf, url)
+    conf.set_override("control_exchange", exchange)
+    if mode == "server":
+        target = oslo_messaging.Target(topic=topic, server="oslo")
+        server = oslo_messaging.get_rpc_server(
+            transport, target, [Endpoint()], executor="threading"
+        )
+        server.start()
+        emit({"ready": True})
+        sys.stdin.read()
+        server.stop()
+        server.wait()
+    elif mode == "client":
+        client = oslo_messaging.get_rpc_client(
+            transport, oslo_messaging.Target(topic=topic), timeout=15
+        )
+        result: dict[str, Any] = {
+            "echo": client.call({}, "echo", value={"a": [1, "x"]}),
+            "context": client.call({"user": "bob"}, "context"),
+        }
+        try:
+            client.call({}, "fail")
+        except Exception as exc:  # the rpcmsg server's error, rebuilt by oslo
+            result["fail"] = [type(exc).__name__, str(exc).splitlines()[0]]
+        client.cast({}, "record", value=1)
+        client.prepare(fanout=True).cast({}, "record", value="fanout")
+        emit(result)
+    elif mode == "notify":
+        notifier = oslo_messaging.Notifier(
+            transport, driver="messagingv2", publisher_id="oslo.peer", topics=[topic]
+        )
+        notifier.info({"user": "carol"}, "interop.event", {"n": 1})
+        emit({"sent": True})
+    elif mode == "listen":
+        targets = [oslo_messaging.Target(topic=topic)]
+        listener = oslo_messaging.get_notification_listener(
+            transport, targets, [NotificationEndpoint()], executor="threading"
+        )
+        listener.start()
+        emit({"ready": True})
+        sys.stdin.read()
+        listener.stop()
+        listener.wait()
+    transport.cleanup()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])
