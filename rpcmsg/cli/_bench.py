@@ -1,0 +1,75 @@
+"""``rpcmsg bench``: the benchmark workloads on one or more URLs, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from rpcmsg.cli import report, workloads
+from rpcmsg.cli._common import EXIT_OK, EXIT_USAGE, CLIError
+
+__all__ = ["ProgressBar", "bench"]
+
+
+class ProgressBar:
+    """Draws ``label [#####.....] done/total`` on a terminal; one line per workload otherwise."""
+
+    def __init__(self, prefix: str, out: TextIO, width: int = 30) -> None:
+        self.prefix = prefix
+        self.out = out
+        self.width = width
+        self.tty = out.isatty()
+        self._label: str | None = None
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if self.tty:
+            filled = self.width * min(done, total) // max(total, 1)
+            bar = "#" * filled + "." * (self.width - filled)
+            text = f"{self.prefix} {label:<18} [{bar}] {done}/{total}"
+            self.out.write("\r" + text.ljust(78))
+            self.out.flush()
+        elif label != self._label:
+            self.out.write(f"{self.prefix} {label}\n")
+            self.out.flush()
+        self._label = label
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\r" + " " * 78 + "\r")
+            self.out.flush()
+
+
+def _label(url: str) -> str:
+    return "rpcmsg " + url.split("://", 1)[0]
+
+
+def bench(args: argparse.Namespace) -> int:
+    urls = args.bench_urls or [args.url or "fake://"]
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CLIError(
+                "--plot needs matplotlib: pip install 'rpcmsg[plot]'", EXIT_USAGE
+            ) from None
+    counts = workloads.QUICK if args.quick else workloads.STANDARD
+    rows: list[dict[str, Any]] = []
+    for url in urls:
+        progress = ProgressBar(_label(url), sys.stderr)
+        try:
+            figures = workloads.run(url, counts, progress)
+        finally:
+            progress.finish()
+        rows.append({"name": _label(url), **figures})
+        for name, error in (figures.get("errors") or {}).items():
+            print(f"rpcmsg: warning: {_label(url)}: {name} failed: {error}", file=sys.stderr)
+    print(report.markdown(rows), end="")
+    if args.json_out:
+        with open(args.json_out, "w", encoding="utf-8") as out:
+            json.dump({"machine": report.machine(), "rows": rows}, out, indent=2)
+    if args.plot:
+        report.plot(rows, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,130 @@
+"""``rpcmsg notify`` and ``rpcmsg listen``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import threading
+from typing import Any, TextIO
+
+from rpcmsg.cli._common import EXIT_OK, CLIError, Session, parse_json_object
+from rpcmsg.target import Target
+
+__all__ = ["PRIORITIES", "listen", "notify"]
+
+#: Priorities in oslo.messaging's order; ``warning`` is accepted as ``warn``.
+PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
+
+
+def _priority(name: str) -> str:
+    priority = name.lower()
+    if priority == "warning":
+        priority = "warn"
+    if priority not in PRIORITIES:
+        raise CLIError(f"unknown priority {name!r}: use one of {', '.join(PRIORITIES)}")
+    return priority
+
+
+def notify(session: Session, args: argparse.Namespace) -> int:
+    """Publish one notification with the ``messagingv2`` driver to ``TOPIC.PRIORITY``."""
+    from rpcmsg.notify import Notifier
+
+    priority = _priority(args.priority)
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as exc:
+        raise CLIError(f"PAYLOAD_JSON is not valid JSON: {exc}") from exc
+    ctxt = parse_json_object(args.context, "--context") if args.context else {}
+    notifier = Notifier(
+        session.notification_transport(),
+        publisher_id=args.publisher_id,
+        driver="messagingv2",
+        topics=[args.topic],
+        retry=None if args.retry < 0 else args.retry,
+        raise_on_failure=True,
+    )
+    getattr(notifier, priority)(ctxt, args.event_type, payload)
+    return EXIT_OK
+
+
+class _Tail:
+    """A notification endpoint printing one line per notification it is given."""
+
+    def __init__(
+        self, priorities: list[str], as_json: bool, count: int | None, out: TextIO
+    ) -> None:
+        self._as_json = as_json
+        self._left = count
+        self._out = out
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        for priority in priorities:
+            setattr(self, priority, self._make_handler(priority))
+
+    def _make_handler(self, priority: str) -> Any:
+        def handler(
+            ctxt: Any, publisher_id: str, event_type: str, payload: Any, metadata: Any
+        ) -> None:
+            self._show(priority, ctxt, publisher_id, event_type, payload, metadata)
+
+        return handler
+
+    def _show(
+        self, priority: str, ctxt: Any, publisher_id: str, event_type: str, payload: Any,
+        metadata: Any,
+    ) -> None:  # fmt: skip
+        meta = metadata if isinstance(metadata, dict) else {}
+        if self._as_json:
+            line = json.dumps(
+                {
+                    "priority": priority.upper(),
+                    "event_type": event_type,
+                    "publisher_id": publisher_id,
+                    "timestamp": meta.get("timestamp"),
+                    "message_id": meta.get("message_id"),
+                    "payload": payload,
+                    "context": ctxt,
+                },
+                default=repr,
+            )
+        else:
+            line = (
+                f"{meta.get('timestamp', '-')} {priority.upper():<8} {event_type} "
+                f"publisher={publisher_id} payload={json.dumps(payload, default=repr)}"
+            )
+        with self._lock:
+            if self.done.is_set():
+                return
+            print(line, file=self._out, flush=True)
+            if self._left is not None:
+                self._left -= 1
+                if self._left <= 0:
+                    self.done.set()
+
+
+def listen(session: Session, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Print notifications of ``TOPIC`` until interrupted (or ``--count`` of them)."""
+    from rpcmsg.notify import NotificationFilter, get_notification_listener
+
+    priorities = sorted({_priority(p) for p in args.priority or PRIORITIES}, key=PRIORITIES.index)
+    tail = _Tail(priorities, args.json, args.count, out or sys.stdout)
+    if args.event_type:
+        try:
+            re.compile(args.event_type)
+        except re.error as exc:
+            raise CLIError(f"--event-type {args.event_type!r} is not a valid regex: {exc}") from exc
+        tail.filter_rule = NotificationFilter(event_type=args.event_type)  # type: ignore[attr-defined]
+    listener = get_notification_listener(
+        session.notification_transport(), [Target(topic=args.topic)], [tail], pool=args.pool
+    )
+    listener.start()
+    try:
+        # A timed wait keeps the main thread responsive to Ctrl-C on every platform.
+        while not tail.done.wait(0.5):
+            pass
+    finally:
+        listener.stop()
+        listener.wait()
+    return EXIT_OK
