@@ -1,0 +1,254 @@
+"""The Redis driver: rpcmsg over Redis Streams and lists, built directly on redis-py.
+
+URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS) and
+``redis+sentinel://[[user]:password@]sentinel1[:port],sentinel2[:port]/db`` (the master of
+``sentinel_service_name`` is found through Sentinel on every connection). A non-numeric path
+is a virtual host name that scopes the keys. Options: the ``[rpcmsg_redis]`` group
+(:mod:`rpcmsg_drivers.redis.options`), each also settable in the URL query.
+
+Features: call, cast, server-targeted cast, fanout, exchanges, the call monitor, timeouts,
+request expiration, mandatory sends (``MessageUndeliverable``), notifications with pools,
+requeue. Key layout: :mod:`rpcmsg_drivers.redis.keys`; every key of an exchange lives under
+``<key_prefix>[:<vhost>]:<exchange>``, so deployments never see each other's messages.
+
+Design:
+
+* Requests (calls and casts) and notifications go to Redis Streams, one consumer group per
+  stream; the servers of a topic (or the listeners of a pool) are consumers of that group and
+  share its messages. A publish is one Lua script: one round trip.
+* Fanout: each listener has its own stream, registered in a zset of the topic's routes with
+  an expiry it refreshes; a fanout publish copies the message into every live route.
+* Notification pools: the default (pool-less) stream of an address is created by the first
+  publish; a pool's stream is registered as a route of each address it listens to.
+* Replies: a list per transport (``RPUSH``/``BLPOP``), see :mod:`rpcmsg_drivers.redis.replies`.
+  Calls use streams like casts: measured on this machine, rpcmsg calls reach well above 70 %
+  of a raw ``LPUSH``/``BLPOP`` loop with streams, because acknowledgements are written by a
+  background thread off the call path (see :mod:`rpcmsg_drivers.redis.settle`), and one
+  request primitive keeps casts at least once.
+
+Guarantees:
+
+* Casts and notifications are at least once: an entry is deleted only when its consumer
+  acknowledged it. Entries held by a consumer that died are claimed by a live consumer of
+  the same stream after ``claim_idle_time``; live consumers keep refreshing what they hold,
+  so a long task is not taken from them. Unsettled entries of a listener cleaned up normally
+  go back to their stream at once. Duplicates are possible (after a crash or a lost
+  acknowledgement); the core drops duplicate request deliveries it has seen.
+* Calls are at most once, as in the core (acknowledged when taken). A request whose caller
+  stopped waiting (its ``expiration``, the call timeout) is dropped by the consumer; expiry
+  compares wall clocks of publisher and consumer.
+* Load is shared among the servers of a topic and the listeners of a pool; every pool and
+  every fanout listener gets its own copy.
+* A caller gets its reply or ``MessagingTimeout``; reply lists of callers that died expire
+  after ``reply_ttl``.
+* Memory is bounded: every stream is trimmed to about ``stream_max_length`` entries (the
+  oldest go first, acknowledged or not), acknowledged entries are deleted at once, fanout
+  and pool streams and their routes expire ``transient_queues_ttl`` after their last
+  listener, idle consumers with nothing pending are forgotten. A request to a topic no
+  server ever listened on is dropped (``MessageUndeliverable`` if mandatory), like an
+  unroutable AMQP message; a topic whose servers are gone keeps at most the cap.
+* Connection loss (restart, ``CLIENT KILL``, network cut) is survived: listeners and reply
+  consumers reconnect with backoff, sends retry as their ``retry`` allows. Nothing
+  acknowledged is lost; nothing unacknowledged is dropped (it is redelivered). A Redis
+  restart without persistence loses what Redis lost; durability is Redis's own (AOF).
+
+Not supported: Redis Cluster (the scripts touch keys they compute).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import ClassVar
+
+import redis
+from oslo_config import cfg
+
+from rpcmsg.driver import JSON, Capabilities, Driver, Listener, ReplyConsumer, load_settings
+from rpcmsg.driver.base import ReplyHandler
+from rpcmsg.exceptions import MessageUndeliverable
+from rpcmsg.target import Target
+from rpcmsg.transport import TransportURL
+from rpcmsg_drivers.redis import options
+from rpcmsg_drivers.redis.connection import ClientFactory, parse_url
+from rpcmsg_drivers.redis.keys import GROUP, Keys
+from rpcmsg_drivers.redis.listener import RedisListener, Route
+from rpcmsg_drivers.redis.replies import RedisReplyConsumer, frame
+from rpcmsg_drivers.redis.scripts import Scripts
+from rpcmsg_drivers.redis.settle import Settler
+
+__all__ = ["RedisDriver"]
+
+LOG = logging.getLogger(__name__)
+
+
+class RedisDriver(Driver):
+    """Redis driver; see the module docstring for its spec sheet."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        durable=False,
+        at_least_once=True,
+        mandatory=True,
+        expiration=True,
+        cross_process=True,
+    )
+    option_group: ClassVar[str | None] = options.GROUP
+    options: ClassVar[Sequence[cfg.Opt]] = options.OPTIONS
+
+    def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
+        super().__init__(conf, url, default_exchange)
+        self.settings = load_settings(
+            conf, options.GROUP, options.OPTIONS, url.query, options.Settings
+        )
+        self.connection = parse_url(url, self.settings)
+        self._factory = ClientFactory(self.connection, self.settings)
+        self._scripts = Scripts(self._factory.shared)
+        self._settler = Settler(self._factory)
+        self._reply_root = f"{self.settings.key_prefix}:"
+
+    def keys(self, exchange: str | None = None) -> Keys:
+        """The key names of ``exchange`` (default: the transport's)."""
+        return Keys(
+            self.settings.key_prefix,
+            self.connection.namespace,
+            exchange or self.default_exchange,
+        )
+
+    # -- RPC ---------------------------------------------------------------------------
+
+    def send(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        expiration: float | None = None,
+        retry: int | None = None,
+        mandatory: bool = False,
+    ) -> None:
+        _check_body(body)
+        keys = self.keys(target.exchange)
+        topic = target.topic or ""
+        maxlen = self.settings.stream_max_length
+        if target.fanout:
+            routes = keys.fanout_routes(topic)
+            now = _now_ms()
+            delivered = self._factory.run(
+                lambda c: self._scripts.fanout(
+                    keys=[routes], args=[now, maxlen, body, content_type], client=c
+                ),
+                retry,
+                f"sending a fanout cast to {topic}",
+            )
+        else:
+            stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
+            expires = "" if expiration is None else str(_now_ms() + int(expiration * 1000))
+            delivered = self._factory.run(
+                lambda c: self._scripts.send(
+                    keys=[stream], args=[maxlen, body, content_type, expires], client=c
+                ),
+                retry,
+                f"sending a request to {stream}",
+            )
+        if not delivered:
+            key = f"{topic}.{target.server}" if target.server else topic
+            if mandatory:
+                raise MessageUndeliverable(None, target.exchange, key, None)
+            LOG.debug("No listener ever consumed %s in %s; request dropped", key, keys.prefix)
+
+    def listen(self, target: Target) -> Listener:
+        keys = self.keys(target.exchange)
+        topic = target.topic or ""
+        fanout = keys.fanout(topic, uuid.uuid4().hex)
+        listener = RedisListener(
+            self._factory,
+            self._settler,
+            [keys.topic(topic), keys.server(topic, target.server or ""), fanout],
+            transient=[fanout],
+            routes=[Route(keys.fanout_routes(topic), fanout, owned=True)],
+            route_ttl=self.settings.transient_queues_ttl,
+        )
+        return listener.open()
+
+    def send_reply(
+        self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
+    ) -> None:
+        _check_body(body)
+        if not address.startswith(self._reply_root) or ":reply:" not in address:
+            LOG.warning("Dropping a reply to %r: not a reply address of this driver", address)
+            return
+        value = frame(body, content_type)
+        ttl = self.settings.reply_ttl
+
+        def push(client: redis.Redis) -> None:
+            pipe = client.pipeline(transaction=False)
+            pipe.rpush(address, value)
+            pipe.expire(address, ttl)
+            pipe.execute()
+
+        self._factory.run(push, retry, "sending a reply")
+
+    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+        return RedisReplyConsumer(self._factory, self.keys(), on_reply)
+
+    # -- notifications -----------------------------------------------------------------
+
+    def send_notification(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        content_type: str = JSON,
+        retry: int | None = None,
+    ) -> None:
+        _check_body(body)
+        keys = self.keys(target.exchange)
+        address = target.topic or ""
+        stream, routes = keys.notifications(address), keys.pool_routes(address)
+        maxlen = self.settings.stream_max_length
+        now = _now_ms()
+        self._factory.run(
+            lambda c: self._scripts.notify(
+                keys=[stream, routes], args=[now, maxlen, GROUP, body, content_type], client=c
+            ),
+            retry,
+            f"sending a notification to {stream}",
+        )
+
+    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+        streams: list[str] = []
+        routes: list[Route] = []
+        for target in targets:
+            keys = self.keys(target.exchange)
+            address = target.topic or ""
+            if pool is None:
+                streams.append(keys.notifications(address))
+            else:
+                streams.append(keys.pool(pool))
+                routes.append(Route(keys.pool_routes(address), keys.pool(pool), owned=False))
+        listener = RedisListener(
+            self._factory,
+            self._settler,
+            streams,
+            transient=[r.stream for r in routes],
+            routes=routes,
+            route_ttl=self.settings.transient_queues_ttl,
+        )
+        return listener.open()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        self._settler.close(self.settings.socket_timeout)
+        self._factory.close()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _check_body(body: bytes) -> None:
+    if not isinstance(body, (bytes, bytearray)):
+        raise TypeError(f"message bodies are bytes, not {type(body).__name__}")

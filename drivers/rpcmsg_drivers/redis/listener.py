@@ -1,0 +1,394 @@
+"""A listener: one reader thread consuming a set of streams through their consumer group.
+
+The reader owns a dedicated connection. It blocks in ``XREADGROUP`` on every stream of the
+listener at once and puts what it reads into a buffer of at most ``prefetch_count`` entries,
+from which any number of threads ``poll``. Between reads it beats: it refreshes its routes
+and transient streams, resets the idle time of the entries it holds (so that nobody claims a
+message a live consumer is still working on), claims with ``XAUTOCLAIM`` the entries other
+consumers left idle longer than ``claim_idle_time`` (they died holding them) and forgets
+consumers long idle with nothing pending.
+
+When the connection breaks, the reader reconnects with backoff, declares its groups again
+(Redis may have restarted empty) and first re-reads the entries Redis had already handed to
+it, since the reply carrying them may have been lost with the connection. ``stop`` wakes a
+blocked reader at once with ``CLIENT UNBLOCK``. ``cleanup`` gives every entry read but not
+settled back to its stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from rpcmsg.driver.base import IncomingMessage, Listener
+from rpcmsg_drivers.redis.connection import ClientFactory, close_client
+from rpcmsg_drivers.redis.errors import REDIS_ERRORS, translate
+from rpcmsg_drivers.redis.keys import GROUP
+from rpcmsg_drivers.redis.settle import Settlement, Settler
+
+__all__ = ["Entry", "RedisListener", "Route"]
+
+LOG = logging.getLogger(__name__)
+
+#: Idle consumers with nothing pending are forgotten after this many claim idle times.
+_FORGET_AFTER = 10
+
+
+@dataclass(frozen=True)
+class Route:
+    """A zset entry that makes publishers copy messages into one of the listener's streams,
+    refreshed while the listener lives; ``owned`` routes are removed by ``cleanup``."""
+
+    zset: str
+    stream: str
+    owned: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stream entry delivered to this listener."""
+
+    stream: str
+    entry_id: str
+    body: bytes
+    content_type: str
+    expires: str
+    redelivered: bool
+
+    def expired(self) -> bool:
+        return bool(self.expires) and int(self.expires) < time.time() * 1000
+
+
+class _Incoming(IncomingMessage):
+    __slots__ = ("_entry", "_listener", "body", "content_type", "redelivered")
+
+    def __init__(self, listener: RedisListener, entry: Entry) -> None:
+        self._listener = listener
+        self._entry = entry
+        self.body = entry.body
+        self.content_type = entry.content_type
+        self.redelivered = entry.redelivered
+
+    def ack(self) -> None:
+        self._listener._settle(self._entry, requeue=False)
+
+    def reject(self) -> None:
+        self._listener._settle(self._entry, requeue=False)
+
+    def requeue(self) -> None:
+        self._listener._settle(self._entry, requeue=True)
+
+
+class RedisListener(Listener):
+    """Consumes ``streams`` (created with their group if missing) as one consumer.
+
+    ``transient`` streams belong to this listener alone (fanout copies, pool streams): they
+    expire ``route_ttl`` seconds after the last beat and owned ones are deleted by
+    ``cleanup``; ``routes`` are refreshed on every beat.
+    """
+
+    def __init__(
+        self,
+        factory: ClientFactory,
+        settler: Settler,
+        streams: Sequence[str],
+        *,
+        transient: Sequence[str] = (),
+        routes: Sequence[Route] = (),
+        route_ttl: float = 0.0,
+    ) -> None:
+        self._factory = factory
+        self._settler = settler
+        settings = factory.settings
+        self._streams = list(dict.fromkeys(streams))
+        self._transient = list(transient)
+        self._owned = {r.stream for r in routes if r.owned}
+        self._routes = list(routes)
+        self._route_ttl_ms = int(route_ttl * 1000)
+        self._prefetch = settings.prefetch_count
+        self._claim_idle_ms = int(settings.claim_idle_time * 1000)
+        self._beat_every = settings.claim_idle_time / 3.0
+        self._block_ms = max(1, int(min(self._beat_every, 5.0) * 1000))
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._cond = threading.Condition()
+        self._buffer: deque[Entry] = deque()
+        self._known: dict[tuple[str, str], Entry] = {}
+        self._stopped = False
+        self._halt = threading.Event()
+        self._client: redis.Redis | None = None
+        self._client_id: int | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def open(self) -> RedisListener:
+        """Declare the streams and start reading; raises ``TransportDriverError``."""
+        client = self._factory.dedicated()
+        try:
+            self._setup(client)
+        except REDIS_ERRORS as exc:
+            client.close()
+            raise translate(exc, "starting a listener") from exc
+        self._client = client
+        self._thread = threading.Thread(
+            target=self._run, name=f"rpcmsg-redis-listener-{self.consumer}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def poll(self, timeout: float | None = None) -> IncomingMessage | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                while not self._buffer:
+                    if self._stopped:
+                        return None
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return None
+                    self._cond.wait(left)
+                if self._stopped:
+                    return None
+                entry = self._buffer.popleft()
+                self._cond.notify_all()
+            if entry.expired():
+                LOG.debug("Dropping an expired request from %s", entry.stream)
+                self._settle(entry, requeue=False)
+                continue
+            return _Incoming(self, entry)
+
+    def stop(self) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._cond.notify_all()
+        self._halt.set()
+        self._unblock()
+
+    def cleanup(self) -> None:
+        self.stop()
+        thread = self._thread
+        deadline = time.monotonic() + self._factory.settings.socket_timeout
+        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+            thread.join(0.05)
+            self._unblock()
+        reader_gone = thread is None or not thread.is_alive()
+        with self._cond:
+            leftovers = list(self._known.values())
+            self._known.clear()
+            self._buffer.clear()
+        for entry in leftovers:
+            if entry.stream not in self._owned:
+                self._settler.submit(_settlement(entry, requeue=True))
+        written = self._settler.flush(self._factory.settings.socket_timeout)
+        try:
+            self._factory.run(
+                lambda c: self._forget(c, delete_consumer=written and reader_gone), 0, "cleanup"
+            )
+        except Exception as exc:  # cleanup must finish; what is left expires or is claimed
+            LOG.warning("Could not clean up a Redis listener: %s", exc)
+
+    def _forget(self, client: redis.Redis, delete_consumer: bool) -> None:
+        pipe = client.pipeline(transaction=False)
+        for route in self._routes:
+            if route.owned:
+                pipe.zrem(route.zset, route.stream)
+        if self._owned:
+            pipe.delete(*self._owned)
+        if delete_consumer:
+            for stream in self._streams:
+                if stream not in self._owned:
+                    pipe.xgroup_delconsumer(stream, GROUP, self.consumer)
+        pipe.execute(raise_on_error=False)
+
+    def _unblock(self) -> None:
+        client_id = self._client_id
+        if client_id is None:
+            return
+        try:
+            self._factory.shared.client_unblock(client_id)
+        except REDIS_ERRORS:  # the reader's connection is gone anyway
+            pass
+
+    # -- settling ----------------------------------------------------------------------
+
+    def _settle(self, entry: Entry, requeue: bool) -> None:
+        with self._cond:
+            if self._known.pop((entry.stream, entry.entry_id), None) is None:
+                return  # settled already, or given back by cleanup
+        self._settler.submit(_settlement(entry, requeue))
+
+    # -- the reader --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        client = self._client
+        attempt = 0
+        next_beat = time.monotonic() + self._beat_every
+        while not self._stopped:
+            try:
+                if client is None:
+                    client = self._factory.dedicated()
+                    self._setup(client)
+                    self._client = client
+                    self._recover(client)
+                    LOG.info("Listener %s reconnected to Redis", self.consumer)
+                if time.monotonic() >= next_beat:
+                    self._beat(client)
+                    next_beat = time.monotonic() + self._beat_every
+                room = self._wait_for_room(self._beat_every)
+                if room and not self._stopped:
+                    reply = client.xreadgroup(
+                        GROUP,
+                        self.consumer,
+                        dict.fromkeys(self._streams, ">"),
+                        count=room,
+                        block=self._block_ms,
+                    )
+                    self._deliver(client, reply, redelivered=False)
+                attempt = 0
+            except REDIS_ERRORS as exc:
+                if self._stopped:
+                    break
+                delay = self._factory.settings.backoff(attempt)
+                attempt += 1
+                LOG.warning(
+                    "Listener %s lost Redis (%s: %s); reconnecting in %.1fs",
+                    self.consumer,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                self._client_id = None
+                close_client(client)
+                client = self._client = None
+                self._halt.wait(delay)
+        close_client(client)
+
+    def _setup(self, client: redis.Redis) -> None:
+        """Create the streams and groups that are missing; register routes."""
+        pipe = client.pipeline(transaction=False)
+        for stream in self._streams:
+            pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        for result in pipe.execute(raise_on_error=False):
+            if isinstance(result, Exception) and "BUSYGROUP" not in str(result):
+                raise result
+        self._refresh(client)
+        self._client_id = int(client.client_id())
+
+    def _refresh(self, client: redis.Redis) -> None:
+        if not self._routes and not self._transient:
+            return
+        expires = int(time.time() * 1000) + self._route_ttl_ms
+        pipe = client.pipeline(transaction=False)
+        for route in self._routes:
+            pipe.zadd(route.zset, {route.stream: expires})
+            pipe.pexpire(route.zset, self._route_ttl_ms)
+        for stream in self._transient:
+            pipe.pexpire(stream, self._route_ttl_ms)
+        pipe.execute()
+
+    def _recover(self, client: redis.Redis) -> None:
+        """Deliver entries Redis handed to this consumer that never reached it."""
+        reply = client.xreadgroup(
+            GROUP, self.consumer, dict.fromkeys(self._streams, "0"), count=10_000
+        )
+        self._deliver(client, reply, redelivered=True)
+
+    def _beat(self, client: redis.Redis) -> None:
+        self._refresh(client)
+        with self._cond:
+            held: dict[str, list[int | bytes | str | memoryview]] = {}
+            for stream, entry_id in self._known:
+                held.setdefault(stream, []).append(entry_id)
+        if held:
+            pipe = client.pipeline(transaction=False)
+            for stream, ids in held.items():
+                pipe.xclaim(stream, GROUP, self.consumer, 0, ids, justid=True)
+            pipe.execute(raise_on_error=False)
+        for stream in self._streams:
+            if stream in self._owned:
+                continue
+            room = self._room()
+            if room:
+                _next, claimed, *_ = client.xautoclaim(
+                    stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=room
+                )
+                if claimed:
+                    LOG.info("Claimed %d stale messages of %s", len(claimed), stream)
+                    self._deliver(client, [[stream, claimed]], redelivered=True)
+            self._forget_idle_consumers(client, stream)
+
+    def _forget_idle_consumers(self, client: redis.Redis, stream: str) -> None:
+        limit = self._claim_idle_ms * _FORGET_AFTER
+        for info in client.xinfo_consumers(stream, GROUP):
+            name = _text(info["name"])
+            if name != self.consumer and info["pending"] == 0 and info["idle"] > limit:
+                client.xgroup_delconsumer(stream, GROUP, name)
+
+    def _room(self) -> int:
+        with self._cond:
+            return max(0, self._prefetch - len(self._buffer))
+
+    def _wait_for_room(self, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._stopped or len(self._buffer) < self._prefetch, timeout
+            )
+            return max(0, self._prefetch - len(self._buffer))
+
+    def _deliver(self, client: redis.Redis, reply: Any, redelivered: bool) -> None:
+        gone: list[tuple[str, str]] = []
+        with self._cond:
+            for stream_name, entries in _streams_of(reply):
+                stream = _text(stream_name)
+                for raw_id, fields in entries:
+                    entry_id = _text(raw_id)
+                    if (stream, entry_id) in self._known:
+                        continue
+                    if not fields or b"b" not in fields:
+                        gone.append((stream, entry_id))  # trimmed while pending
+                        continue
+                    entry = Entry(
+                        stream,
+                        entry_id,
+                        fields[b"b"],
+                        _text(fields.get(b"c", b"")),
+                        _text(fields.get(b"e", b"")),
+                        redelivered or b"r" in fields,
+                    )
+                    self._known[(stream, entry_id)] = entry
+                    self._buffer.append(entry)
+            self._cond.notify_all()
+        if gone:
+            pipe = client.pipeline(transaction=False)
+            for stream, entry_id in gone:
+                pipe.xack(stream, GROUP, entry_id)
+            pipe.execute(raise_on_error=False)
+
+
+def _settlement(entry: Entry, requeue: bool) -> Settlement:
+    if not requeue:
+        return Settlement(entry.stream, entry.entry_id)
+    return Settlement(
+        entry.stream, entry.entry_id, True, entry.body, entry.content_type, entry.expires
+    )
+
+
+def _streams_of(reply: Any) -> list[tuple[Any, Any]]:
+    """``[(stream, [(id, fields), ...]), ...]`` from an XREADGROUP reply (RESP2)."""
+    return [(name, entries) for name, entries in reply or ()]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

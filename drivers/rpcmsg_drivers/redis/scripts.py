@@ -1,0 +1,63 @@
+"""The server-side scripts that make each publish one atomic round trip.
+
+Entry fields: ``b`` body, ``c`` content type, ``e`` expiry (epoch milliseconds, optional),
+``r`` present on a copy that is delivered again. Every ``XADD`` trims its stream to about
+``stream_max_length`` entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+__all__ = ["Scripts"]
+
+#: KEYS: stream. ARGV: maxlen, body, content type, expiry ms or "".
+#: Adds to the stream only if a listener created it; returns how many streams took it (0/1).
+SEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[4] == '' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[2], 'c', ARGV[3])
+else
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[2], 'c', ARGV[3],
+             'e', ARGV[4])
+end
+return 1
+"""
+
+#: KEYS: routes zset. ARGV: now ms, maxlen, body, content type.
+#: Adds a copy to every stream whose route has not expired; forgets expired routes.
+FANOUT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local streams = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, stream in ipairs(streams) do
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[3], 'c', ARGV[4])
+end
+return #streams
+"""
+
+#: KEYS: default stream, pool routes zset. ARGV: now ms, maxlen, group, body, content type.
+#: Creates the default stream and its group when missing, so nothing is lost before the
+#: first listener starts, then adds a copy there and to every live pool's stream.
+NOTIFY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[3], '0', 'MKSTREAM')
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[4], 'c', ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+local streams = redis.call('ZRANGE', KEYS[2], 0, -1)
+for _, stream in ipairs(streams) do
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[4], 'c', ARGV[5])
+end
+return 1 + #streams
+"""
+
+
+class Scripts:
+    """The scripts, registered on one client (loaded lazily, reloaded after a restart)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.send: Any = client.register_script(SEND)
+        self.fanout: Any = client.register_script(FANOUT)
+        self.notify: Any = client.register_script(NOTIFY)
