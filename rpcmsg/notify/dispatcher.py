@@ -22,7 +22,12 @@ from typing import Any
 from rpcmsg.notify._format import PRIORITIES, Notification
 from rpcmsg.serializer import NoOpSerializer, Serializer
 
-__all__ = ["BatchNotificationDispatcher", "NotificationDispatcher", "NotificationResult"]
+__all__ = [
+    "PRIORITIES",
+    "BatchNotificationDispatcher",
+    "NotificationDispatcher",
+    "NotificationResult",
+]
 
 LOG = logging.getLogger(__name__)
 
