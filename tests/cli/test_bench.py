@@ -1,0 +1,68 @@
+"""``rpcmsg bench``: a smoke run of the workloads on fake:// with minimal counts.
+
+The figures themselves are not asserted (speed targets live in benchmarks/); these tests keep
+the harness working: every workload produces its figure, the table and the plot are written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rpcmsg.cli import main, report, workloads
+
+
+def test_workloads_produce_every_figure() -> None:
+    figures = workloads.run("fake:///bench-smoke", workloads.QUICK)
+    assert "errors" not in figures
+    for key in workloads.FIGURES:
+        assert figures[key] > 0, key
+    assert figures["p50_ms"] <= figures["p99_ms"]
+    assert set(figures["payloads"]) == {"100B", "10KB", "1MB"}
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert workloads.percentile(values, 0.5) == 50.0
+    assert workloads.percentile(values, 0.99) == 99.0
+    assert workloads.percentile([3.0], 0.99) == 3.0
+
+
+def test_bench_command_prints_the_table_and_writes_json(capsys: Any, tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    assert main(["bench", "--quick", "--url", "fake:///bench-cli", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("|  | calls/s (seq) |")
+    assert "| rpcmsg fake |" in table
+    data = json.loads(out.read_text())
+    assert data["machine"]["cores"] and data["rows"][0]["seq_calls_per_s"] > 0
+
+
+def test_markdown_marks_missing_figures_and_ratios() -> None:
+    text = report.markdown(
+        [{"name": "a", "seq_calls_per_s": 1234.5}, {"name": "b", "p50_ms": 0.5}],
+        [{"name": "a", "versus": "b", "figure": "seq_calls_per_s", "ratio": 2.0}],
+    )
+    assert "| a | 1,234 | - | - | - | - | - |" in text
+    assert "| b | - | 0.50 | - | - | - | - |" in text
+    assert "| a | b | calls/s (seq) | 2.00x |" in text
+
+
+def test_plot_writes_a_png(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "bench.png"
+    assert main(["bench", "--quick", "--url", "fake:///bench-plot", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    assert main(["bench", "--quick", "--plot", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "rpcmsg: error: --plot needs matplotlib: pip install 'rpcmsg[plot]'"

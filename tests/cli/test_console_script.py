@@ -1,0 +1,89 @@
+"""The installed ``rpcmsg`` console script, run as a user runs it (a subprocess).
+
+fake:// brokers live inside one process, so commands that need a peer run against the real
+brokers (a server in this test process, the client in the subprocess), and are skipped while
+a driver's entry point does not load, like the conformance suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.drivers import DriverEnv
+
+SCRIPT = shutil.which("rpcmsg", path=str(Path(sys.executable).parent)) or "rpcmsg"
+REAL = ["rabbit", "redis"]
+
+
+def rpcmsg_cli(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RPCMSG_TRANSPORT_URL"}
+    return subprocess.run([SCRIPT, *argv], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_console_script_lists_drivers() -> None:
+    proc = rpcmsg_cli("drivers", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = {row["name"] for row in json.loads(proc.stdout)["rpcmsg.drivers"]}
+    assert {"fake", "rabbit", "redis"} <= names
+
+
+def test_console_script_bad_url_is_one_line() -> None:
+    proc = rpcmsg_cli("--url", "localhost:5672", "call", "t", "m")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("rpcmsg: error: Invalid transport URL")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_console_script_usage_error() -> None:
+    proc = rpcmsg_cli("call")
+    assert proc.returncode == 2
+    assert "usage: rpcmsg call" in proc.stderr
+
+
+class Calc:
+    def add(self, ctxt: Any, a: int, b: int) -> int:
+        return a + b
+
+
+@pytest.fixture(params=REAL)
+def real_env(request: pytest.FixtureRequest) -> Any:
+    from tests.drivers import make_env
+
+    env = make_env(request.param)
+    yield env
+    env.close()
+
+
+def test_console_script_against_a_real_broker(real_env: DriverEnv) -> None:
+    conf = real_env.conf()
+    conf.set_override("rpc_ping_enabled", True)
+    topic = real_env.unique("cli")
+    real_env.server(topic, [Calc()], transport=real_env.transport(conf))
+    common = ("--url", real_env.url, "--exchange", real_env.exchange)
+    call = rpcmsg_cli(*common, "call", topic, "add", "a=20", "b=22", "--timeout", "20")
+    assert (call.returncode, call.stdout.strip()) == (0, "42"), call.stderr
+    ping = rpcmsg_cli(*common, "ping", topic, "--server", "s1", "--timeout", "20")
+    assert ping.returncode == 0 and ping.stdout.startswith(f"pong from topic '{topic}'")
+    nobody = rpcmsg_cli(*common, "call", real_env.unique("nobody"), "add", "--timeout", "2")
+    assert nobody.returncode == 3, nobody.stderr
+
+
+@pytest.mark.parametrize("scheme", REAL)
+def test_unreachable_broker_exit_code_4(scheme: str) -> None:
+    from tests.drivers import SPECS
+
+    why = SPECS[scheme].unavailable()
+    if why and "not installed" in why:
+        pytest.skip(why)
+    url = {"rabbit": "rabbit://guest:guest@127.0.0.1:1/", "redis": "redis://127.0.0.1:1/0"}
+    proc = rpcmsg_cli("--url", url[scheme], "call", "t", "m", "--retry", "0", timeout=60)
+    assert proc.returncode == 4, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
