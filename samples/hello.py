@@ -13,6 +13,7 @@ The same code runs on every driver: only the transport URL changes.
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import uuid
 from typing import Any
@@ -40,12 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="fake://", help="transport URL (default: fake://)")
     args = parser.parse_args(argv)
+    try:
+        return run(args.url)
+    except rpcmsg.MessagingException as exc:  # no broker, bad URL, no driver: one clear line
+        print(f"hello.py: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
 
+
+def run(url: str) -> int:
     conf = cfg.ConfigOpts()
     conf([], project="hello")
     # A topic of our own, so that two runs on one broker never meet.
     topic = f"hello-{uuid.uuid4().hex[:8]}"
-    transport = rpcmsg.get_rpc_transport(conf, url=args.url)
+    transport = rpcmsg.get_rpc_transport(conf, url=url)
     greeter = Greeter()
     server = rpcmsg.get_rpc_server(
         transport, rpcmsg.Target(topic=topic, server="greeter-1"), [greeter]
