@@ -6,7 +6,6 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +105,3 @@ def oslo_peer() -> Iterator[Any]:
     yield start
     for peer in peers:
         peer.close()
-
-
-__all__ = ["OsloPeer", "oslo_python", "sys"]

@@ -9,8 +9,11 @@ demand after a failure; it is not thread-safe, its owner serializes its use.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import select
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +32,9 @@ LOG = logging.getLogger(__name__)
 
 #: Upper bound for one TCP/AMQP connection attempt to one host.
 CONNECT_TIMEOUT = 5.0
+
+#: Shown by ``rabbitmqctl list_connections client_properties``: which process owns it.
+CONNECTION_NAME = f"rpcmsg:{os.path.basename(sys.argv[0]) if sys.argv else ''}:{os.getpid()}"
 
 
 def remaining(deadline: float | None) -> float | None:
@@ -101,7 +107,7 @@ class Connector:
             ssl=self._ssl_options(hostname),
             connect_timeout=timeout,
             heartbeat=self.settings.heartbeat_timeout_threshold,
-            client_properties={"product": "rpcmsg"},
+            client_properties={"product": "rpcmsg", "connection_name": CONNECTION_NAME},
         )
         conn.connect()
         return conn
@@ -179,6 +185,12 @@ class Link:
 
     def channel(self, kind: int, *, retry: int | None = None, deadline: float | None = None) -> Any:
         """The channel of ``kind``, connecting first when needed."""
+        if self.conn is not None:
+            try:
+                self.poll_input()
+            except CONNECTION_ERRORS as exc:
+                LOG.info("Publishing connection was closed (%s); reconnecting", exc)
+                self.reset()
         if self.conn is None:
             self.conn = self.connector.open(retry=retry, deadline=deadline)
             self._channels = {}
@@ -223,6 +235,20 @@ class Link:
                 except Exception:
                     pass
 
+    def poll_input(self) -> None:
+        """Handle what the broker sent meanwhile (a connection.close, a heartbeat) before
+        the next publish, so that an unconfirmed publish does not go into a connection the
+        broker already closed. Costs one ``select`` when there is nothing to read."""
+        conn = self.conn
+        if conn is None:
+            return
+        sock = conn.transport.sock
+        while select.select([sock], [], [], 0)[0]:
+            try:
+                conn.blocking_read(timeout=0.001)
+            except TimeoutError:
+                return
+
     def keepalive(self, rate: int) -> None:
         """Read what the broker sent (its heartbeats) and send ours when due.
 
@@ -233,7 +259,7 @@ class Link:
             return
         for _ in range(100):
             try:
-                conn.drain_events(timeout=0.001)
+                conn.blocking_read(timeout=0.001)
             except TimeoutError:
                 break
         conn.heartbeat_tick(rate=rate)

@@ -36,6 +36,12 @@ LOG = logging.getLogger(__name__)
 #: Work run by the consumer thread on its channel.
 Operation = Callable[[Any], None]
 
+_START_ERRORS: tuple[type[BaseException], ...] = (
+    TransportDriverError,
+    *CONNECTION_ERRORS,
+    *CHANNEL_ERRORS,
+)
+
 #: Longest sleep of an idle consumer thread (heartbeats are checked between sleeps).
 IDLE_WAIT = 1.0
 
@@ -76,24 +82,29 @@ class ConsumerThread:
         self._thread: threading.Thread | None = None
         s = connector.settings
         self._heartbeat_every = (
-            max(0.2, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
+            max(0.1, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
             if s.heartbeat_timeout_threshold
             else None
         )
+        self._idle_wait = min(IDLE_WAIT, self._heartbeat_every or IDLE_WAIT)
 
     # -- life cycle (any thread) -------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, background: bool = False) -> None:
         """Connect, declare and consume, then start the thread.
 
-        Tries each host once: a broker that cannot be reached raises ``TransportDriverError``
-        here rather than in the background.
+        Tries each host once. When none answers, raises ``TransportDriverError``, or with
+        ``background`` leaves the thread to keep trying.
         """
         try:
             self._setup(self._connector.open(retry=0))
-        except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+        except _START_ERRORS as exc:
             self._drop_connection()
-            raise translate(exc, f"declaring the queues of {self._name}") from exc
+            if not background:
+                raise translate(exc, f"declaring the queues of {self._name}") from exc
+            LOG.warning(
+                "%s: RabbitMQ unreachable (%s); retrying in the background", self._name, exc
+            )
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -177,6 +188,8 @@ class ConsumerThread:
 
     def _run(self) -> None:
         last_beat = time.monotonic()
+        if self._conn is None and not self._reconnect():
+            return
         while True:
             try:
                 self._run_ops()
@@ -185,7 +198,7 @@ class ConsumerThread:
                 assert self._conn is not None
                 if self._wait_readable():
                     try:
-                        self._conn.drain_events(timeout=IDLE_WAIT)
+                        self._conn.blocking_read(timeout=IDLE_WAIT)
                     except TimeoutError:
                         pass
                 if self._heartbeat_every and time.monotonic() - last_beat > self._heartbeat_every:
@@ -210,7 +223,7 @@ class ConsumerThread:
         pending = getattr(sock, "pending", None)  # SSL: decrypted bytes not yet read
         if pending is not None and pending():
             return True
-        readable, _, _ = select.select([sock, self._wake_r], [], [], IDLE_WAIT)
+        readable, _, _ = select.select([sock, self._wake_r], [], [], self._idle_wait)
         if self._wake_r in readable:
             try:
                 while self._wake_r.recv(4096):

@@ -175,7 +175,9 @@ class AMQPReplyConsumer(ReplyConsumer):
             prefetch=0,
             name="rpcmsg-amqp-replies",
         )
-        self._consumer.start()
+        # A call must end in MessagingTimeout, not in an error here, while the broker is
+        # unreachable: the consumer keeps trying in the background.
+        self._consumer.start(background=True)
 
     def _on_message(self, message: amqp.Message, generation: int) -> None:
         try:
