@@ -133,15 +133,17 @@ class ClientFactory:
         self.shared = self.dedicated()
         self._closed = threading.Event()
 
-    def dedicated(self) -> redis.Redis:
-        """A new client with its own connection pool."""
+    def dedicated(self, name: str | None = None) -> redis.Redis:
+        """A new client with its own connection pool; ``name`` is set on each of its
+        connections (``CLIENT SETNAME``), even after a reconnection."""
+        kwargs = dict(self.config.kwargs, client_name=name) if name else self.config.kwargs
         if self._sentinel is not None:
             client: redis.Redis = self._sentinel.master_for(  # type: ignore[no-untyped-call]
-                self.config.service_name, redis_class=redis.Redis
+                self.config.service_name, redis_class=redis.Redis, **kwargs
             )
             return client
         host, port = self.config.hosts[0]
-        return redis.Redis(host=host, port=port, **self.config.kwargs)
+        return redis.Redis(host=host, port=port, **kwargs)
 
     def run(self, op: Callable[[redis.Redis], T], retry: int | None, doing: str) -> T:
         """Run ``op`` on the shared client; on connection errors reconnect and try again as

@@ -21,10 +21,9 @@ Design:
 * Notification pools: the default (pool-less) stream of an address is created by the first
   publish; a pool's stream is registered as a route of each address it listens to.
 * Replies: a list per transport (``RPUSH``/``BLPOP``), see :mod:`rpcmsg_drivers.redis.replies`.
-  Calls use streams like casts: measured on this machine, rpcmsg calls reach well above 70 %
-  of a raw ``LPUSH``/``BLPOP`` loop with streams, because acknowledgements are written by a
-  background thread off the call path (see :mod:`rpcmsg_drivers.redis.settle`), and one
-  request primitive keeps casts at least once.
+  Calls use streams like casts: one request primitive keeps casts at least once and costs
+  calls little, because acknowledgements ride in the reader's next ``XREADGROUP`` round
+  trip instead of taking one of their own (:mod:`rpcmsg_drivers.redis.settle`).
 
 Guarantees:
 
@@ -77,7 +76,6 @@ from rpcmsg_drivers.redis.keys import GROUP, Keys
 from rpcmsg_drivers.redis.listener import RedisListener, Route
 from rpcmsg_drivers.redis.replies import RedisReplyConsumer, frame
 from rpcmsg_drivers.redis.scripts import Scripts
-from rpcmsg_drivers.redis.settle import Settler
 
 __all__ = ["RedisDriver"]
 
@@ -105,7 +103,6 @@ class RedisDriver(Driver):
         self.connection = parse_url(url, self.settings)
         self._factory = ClientFactory(self.connection, self.settings)
         self._scripts = Scripts(self._factory.shared)
-        self._settler = Settler(self._factory)
         self._reply_root = f"{self.settings.key_prefix}:"
 
     def keys(self, exchange: str | None = None) -> Keys:
@@ -164,7 +161,6 @@ class RedisDriver(Driver):
         fanout = keys.fanout(topic, uuid.uuid4().hex)
         listener = RedisListener(
             self._factory,
-            self._settler,
             [keys.topic(topic), keys.server(topic, target.server or ""), fanout],
             transient=[fanout],
             routes=[Route(keys.fanout_routes(topic), fanout, owned=True)],
@@ -230,7 +226,6 @@ class RedisDriver(Driver):
                 routes.append(Route(keys.pool_routes(address), keys.pool(pool), owned=False))
         listener = RedisListener(
             self._factory,
-            self._settler,
             streams,
             transient=[r.stream for r in routes],
             routes=routes,
@@ -241,7 +236,6 @@ class RedisDriver(Driver):
     # -- lifecycle ---------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        self._settler.close(self.settings.socket_timeout)
         self._factory.close()
 
 

@@ -34,11 +34,14 @@ from rpcmsg.driver.base import IncomingMessage, Listener
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, translate
 from rpcmsg_drivers.redis.keys import GROUP
-from rpcmsg_drivers.redis.settle import Settlement, Settler
+from rpcmsg_drivers.redis.settle import Settlement, queue_settlements
 
 __all__ = ["Entry", "RedisListener", "Route"]
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds between two beats at most (a dead consumer's messages wait this long).
+_MAX_BEAT = 5.0
 
 #: Idle consumers with nothing pending are forgotten after this many claim idle times.
 _FORGET_AFTER = 10
@@ -100,7 +103,6 @@ class RedisListener(Listener):
     def __init__(
         self,
         factory: ClientFactory,
-        settler: Settler,
         streams: Sequence[str],
         *,
         transient: Sequence[str] = (),
@@ -108,7 +110,6 @@ class RedisListener(Listener):
         route_ttl: float = 0.0,
     ) -> None:
         self._factory = factory
-        self._settler = settler
         settings = factory.settings
         self._streams = list(dict.fromkeys(streams))
         self._transient = list(transient)
@@ -117,12 +118,13 @@ class RedisListener(Listener):
         self._route_ttl_ms = int(route_ttl * 1000)
         self._prefetch = settings.prefetch_count
         self._claim_idle_ms = int(settings.claim_idle_time * 1000)
-        self._beat_every = settings.claim_idle_time / 3.0
+        self._beat_every = min(settings.claim_idle_time / 3.0, _MAX_BEAT)
         self._block_ms = max(1, int(min(self._beat_every, 5.0) * 1000))
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._cond = threading.Condition()
         self._buffer: deque[Entry] = deque()
         self._known: dict[tuple[str, str], Entry] = {}
+        self._acks: list[Settlement] = []
         self._stopped = False
         self._halt = threading.Event()
         self._client: redis.Redis | None = None
@@ -133,9 +135,10 @@ class RedisListener(Listener):
 
     def open(self) -> RedisListener:
         """Declare the streams and start reading; raises ``TransportDriverError``."""
-        client = self._factory.dedicated()
+        client = self._factory.dedicated(self.consumer)
         try:
             self._setup(client)
+            self._beat(client)
         except REDIS_ERRORS as exc:
             client.close()
             raise translate(exc, "starting a listener") from exc
@@ -188,18 +191,33 @@ class RedisListener(Listener):
             leftovers = list(self._known.values())
             self._known.clear()
             self._buffer.clear()
-        for entry in leftovers:
-            if entry.stream not in self._owned:
-                self._settler.submit(_settlement(entry, requeue=True))
-        written = self._settler.flush(self._factory.settings.socket_timeout)
+            settlements, self._acks = self._acks, []
+        settlements += [
+            _settlement(entry, requeue=True)
+            for entry in leftovers
+            if entry.stream not in self._owned
+        ]
         try:
             self._factory.run(
-                lambda c: self._forget(c, delete_consumer=written and reader_gone), 0, "cleanup"
+                lambda c: self._forget(c, settlements, delete_consumer=reader_gone),
+                2,
+                "cleaning up a listener",
             )
         except Exception as exc:  # cleanup must finish; what is left expires or is claimed
-            LOG.warning("Could not clean up a Redis listener: %s", exc)
+            LOG.warning(
+                "Could not clean up a Redis listener: %s; its unsettled messages will be "
+                "claimed by another consumer after claim_idle_time",
+                exc,
+            )
 
-    def _forget(self, client: redis.Redis, delete_consumer: bool) -> None:
+    def _forget(
+        self, client: redis.Redis, settlements: list[Settlement], delete_consumer: bool
+    ) -> None:
+        """Give back or acknowledge what this listener held, then remove its traces."""
+        if settlements:
+            pipe = client.pipeline(transaction=True)
+            queue_settlements(pipe, settlements, self._factory.settings.stream_max_length)
+            pipe.execute()
         pipe = client.pipeline(transaction=False)
         for route in self._routes:
             if route.owned:
@@ -227,7 +245,25 @@ class RedisListener(Listener):
         with self._cond:
             if self._known.pop((entry.stream, entry.entry_id), None) is None:
                 return  # settled already, or given back by cleanup
-        self._settler.submit(_settlement(entry, requeue))
+            if not requeue:
+                self._acks.append(_settlement(entry, requeue=False))
+                return
+        settlement = [_settlement(entry, requeue=True)]
+        maxlen = self._factory.settings.stream_max_length
+
+        def write(client: redis.Redis) -> None:
+            pipe = client.pipeline(transaction=True)
+            queue_settlements(pipe, settlement, maxlen)
+            pipe.execute()
+
+        try:
+            self._factory.run(write, 3, "requeueing a message")
+        except Exception as exc:  # the entry stays pending: claimed again after idle time
+            LOG.warning(
+                "Could not requeue a message (%s); it comes back after %.0fs",
+                exc,
+                self._factory.settings.claim_idle_time,
+            )
 
     # -- the reader --------------------------------------------------------------------
 
@@ -238,7 +274,7 @@ class RedisListener(Listener):
         while not self._stopped:
             try:
                 if client is None:
-                    client = self._factory.dedicated()
+                    client = self._factory.dedicated(self.consumer)
                     self._setup(client)
                     self._client = client
                     self._recover(client)
@@ -248,14 +284,7 @@ class RedisListener(Listener):
                     next_beat = time.monotonic() + self._beat_every
                 room = self._wait_for_room(self._beat_every)
                 if room and not self._stopped:
-                    reply = client.xreadgroup(
-                        GROUP,
-                        self.consumer,
-                        dict.fromkeys(self._streams, ">"),
-                        count=room,
-                        block=self._block_ms,
-                    )
-                    self._deliver(client, reply, redelivered=False)
+                    self._read(client, room)
                 attempt = 0
             except REDIS_ERRORS as exc:
                 if self._stopped:
@@ -274,6 +303,30 @@ class RedisListener(Listener):
                 client = self._client = None
                 self._halt.wait(delay)
         close_client(client)
+
+    def _read(self, client: redis.Redis, count: int) -> None:
+        """Write the acks collected so far and read up to ``count`` new entries, in one
+        round trip."""
+        with self._cond:
+            acks, self._acks = self._acks, []
+        streams: dict[Any, Any] = dict.fromkeys(self._streams, ">")
+        if not acks:
+            reply = client.xreadgroup(
+                GROUP, self.consumer, streams, count=count, block=self._block_ms
+            )
+        else:
+            pipe = client.pipeline(transaction=False)
+            queue_settlements(pipe, acks, 0)
+            pipe.xreadgroup(GROUP, self.consumer, streams, count=count, block=self._block_ms)
+            try:
+                reply = pipe.execute(raise_on_error=False)[-1]
+            except BaseException:
+                with self._cond:  # written or not, writing them again is harmless
+                    self._acks[:0] = acks
+                raise
+            if isinstance(reply, Exception):
+                raise reply
+        self._deliver(client, reply, redelivered=False)
 
     def _setup(self, client: redis.Redis) -> None:
         """Create the streams and groups that are missing; register routes."""
@@ -306,6 +359,7 @@ class RedisListener(Listener):
         self._deliver(client, reply, redelivered=True)
 
     def _beat(self, client: redis.Redis) -> None:
+        """Refresh routes and held entries; take over entries of dead consumers."""
         self._refresh(client)
         with self._cond:
             held: dict[str, list[int | bytes | str | memoryview]] = {}
@@ -316,25 +370,41 @@ class RedisListener(Listener):
             for stream, ids in held.items():
                 pipe.xclaim(stream, GROUP, self.consumer, 0, ids, justid=True)
             pipe.execute(raise_on_error=False)
+        connected = _connected_names(client)
         for stream in self._streams:
-            if stream in self._owned:
-                continue
-            room = self._room()
-            if room:
-                _next, claimed, *_ = client.xautoclaim(
-                    stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=room
-                )
-                if claimed:
-                    LOG.info("Claimed %d stale messages of %s", len(claimed), stream)
-                    self._deliver(client, [[stream, claimed]], redelivered=True)
-            self._forget_idle_consumers(client, stream)
+            if stream not in self._owned:
+                self._claim(client, stream, connected)
 
-    def _forget_idle_consumers(self, client: redis.Redis, stream: str) -> None:
-        limit = self._claim_idle_ms * _FORGET_AFTER
+    def _claim(self, client: redis.Redis, stream: str, connected: set[str] | None) -> None:
+        """Claim the entries of ``stream`` held by consumers that are not connected (they
+        died: their reader connection is named after them) or that stayed idle longer than
+        ``claim_idle_time``; forget consumers long idle with nothing pending."""
+        forget_after = self._claim_idle_ms * _FORGET_AFTER
         for info in client.xinfo_consumers(stream, GROUP):
             name = _text(info["name"])
-            if name != self.consumer and info["pending"] == 0 and info["idle"] > limit:
-                client.xgroup_delconsumer(stream, GROUP, name)
+            if name == self.consumer:
+                continue
+            if info["pending"] == 0:
+                if info["idle"] > forget_after:
+                    client.xgroup_delconsumer(stream, GROUP, name)
+                continue
+            room = self._room()
+            if connected is None or name in connected or not room:
+                continue
+            pending = client.xpending_range(stream, GROUP, "-", "+", room, consumername=name)
+            ids: list[Any] = [p["message_id"] for p in pending]
+            if ids:
+                claimed = client.xclaim(stream, GROUP, self.consumer, 0, ids)
+                LOG.info("Took %d messages of %s from dead consumer %s", len(claimed), stream, name)
+                self._deliver(client, [[stream, claimed]], redelivered=True)
+        room = self._room()
+        if room:
+            _next, claimed, *_ = client.xautoclaim(
+                stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=room
+            )
+            if claimed:
+                LOG.info("Claimed %d messages of %s idle too long", len(claimed), stream)
+                self._deliver(client, [[stream, claimed]], redelivered=True)
 
     def _room(self) -> int:
         with self._cond:
@@ -388,6 +458,15 @@ def _settlement(entry: Entry, requeue: bool) -> Settlement:
 def _streams_of(reply: Any) -> list[tuple[Any, Any]]:
     """``[(stream, [(id, fields), ...]), ...]`` from an XREADGROUP reply (RESP2)."""
     return [(name, entries) for name, entries in reply or ()]
+
+
+def _connected_names(client: redis.Redis) -> set[str] | None:
+    """Names of the connected clients, or None when the server refuses ``CLIENT LIST``
+    (then only ``claim_idle_time`` reveals dead consumers)."""
+    try:
+        return {_text(c.get("name", "")) for c in client.client_list()}
+    except redis.exceptions.ResponseError:
+        return None
 
 
 def _text(value: Any) -> str:
