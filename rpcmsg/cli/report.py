@@ -54,11 +54,12 @@ def _fmt(value: Any) -> str:
     return f"{value:.2f}"
 
 
-def _table(headers: Sequence[str], lines: Sequence[Sequence[str]]) -> list[str]:
-    out = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|",
-    ]
+def _table(
+    headers: Sequence[str], lines: Sequence[Sequence[str]], text_columns: int = 1
+) -> list[str]:
+    """A Markdown table: the first ``text_columns`` left-aligned, the figures right-aligned."""
+    rule = ["---"] * text_columns + ["---:"] * (len(headers) - text_columns)
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join(rule) + "|"]
     out += ["| " + " | ".join(line) + " |" for line in lines]
     return out
 
@@ -100,6 +101,7 @@ def markdown(rows: Sequence[dict[str, Any]], ratios: Sequence[dict[str, Any]] = 
                 ]
                 for r in ratios
             ],
+            text_columns=3,
         )
     return "\n".join(out) + "\n"
 

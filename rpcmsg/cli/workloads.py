@@ -37,7 +37,16 @@ from rpcmsg.server import MessageHandlingServer
 from rpcmsg.target import Target
 from rpcmsg.transport import Transport, get_rpc_transport
 
-__all__ = ["FIGURES", "QUICK", "STANDARD", "Counts", "Progress", "percentile", "run"]
+__all__ = [
+    "FIGURES",
+    "QUICK",
+    "STANDARD",
+    "Counts",
+    "Progress",
+    "percentile",
+    "run",
+    "sequential_calls",
+]
 
 #: The figures every benchmark script reports (missing ones allowed), in table order.
 FIGURES = (
@@ -310,3 +319,19 @@ def run(url: str, counts: Counts = STANDARD, progress: Progress | None = None) -
         return bench.run()
     finally:
         bench.close()
+
+
+def sequential_calls(
+    url: str, counts: Counts = STANDARD, progress: Progress | None = None
+) -> dict[str, float]:
+    """Only the sequential 100 B calls: ``seq_calls_per_s``, ``p50_ms``, ``p99_ms``."""
+    bench = _Bench(url, counts, progress)
+    try:
+        small = bench.sequential(bench.rpc_pair(_Endpoint()), "100B", counts.seq_calls)
+    finally:
+        bench.close()
+    return {
+        "seq_calls_per_s": small["calls_per_s"],
+        "p50_ms": small["p50_ms"],
+        "p99_ms": small["p99_ms"],
+    }

@@ -66,3 +66,27 @@ def test_plot_without_matplotlib_is_one_line(
     assert main(["bench", "--quick", "--plot", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "rpcmsg: error: --plot needs matplotlib: pip install 'rpcmsg[plot]'"
+
+
+def test_benchmark_harness_smoke_run(tmp_path: Path) -> None:
+    """benchmarks/run.py end to end on fake:// with minimal counts: files and ratios written."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [
+            sys.executable, str(root / "benchmarks" / "run.py"), "--quick",
+            "--drivers", "fake", "--no-oslo", "--no-raw", "--out", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=120, cwd=root,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "latest.json").read_text())
+    names = [row["name"] for row in data["rows"]]
+    assert names == ["ceiling (SimpleQueue + pool)", "rpcmsg fake"]
+    assert all(row["seq_calls_per_s"] > 0 for row in data["rows"])
+    assert {r["figure"] for r in data["ratios"]} == {"seq_calls_per_s", "p50_ms", "p99_ms"}
+    text = (tmp_path / "latest.md").read_text()
+    assert text == proc.stdout
+    assert "| rpcmsg fake | ceiling (SimpleQueue + pool) | calls/s (seq) |" in text
+    assert f"{data['machine']['cores']} cores" in text
