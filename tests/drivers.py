@@ -40,6 +40,8 @@ class DriverSpec:
     base_url: Callable[[str], str]  # run id -> URL
     host: tuple[str, int] | None = None
     extra_conf: dict[str, Any] = field(default_factory=dict)
+    #: Removes what a test left on the broker (called after its servers and transports).
+    purge: Callable[[DriverEnv], None] | None = None
 
     def unavailable(self) -> str | None:
         """Why this driver cannot run here, or None."""
@@ -55,10 +57,27 @@ class DriverSpec:
 RABBIT_URL = os.environ.get("RPCMSG_TEST_RABBIT_URL", "rabbit://guest:guest@127.0.0.1:5672/")
 REDIS_URL = os.environ.get("RPCMSG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
+
+def purge_redis(env: DriverEnv) -> None:
+    """Delete every key under the test's exchange: Redis streams outlive their consumers,
+    like durable queues."""
+    import redis
+
+    client = redis.Redis.from_url(env.url)
+    try:
+        keys = list(client.scan_iter(f"rpcmsg:{env.exchange}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 SPECS: dict[str, DriverSpec] = {
     "fake": DriverSpec("fake", "fake", lambda run: f"fake:///{run}"),
     "rabbit": DriverSpec("rabbit", "rabbit", lambda run: RABBIT_URL, ("127.0.0.1", 5672)),
-    "redis": DriverSpec("redis", "redis", lambda run: REDIS_URL, ("127.0.0.1", 6379)),
+    "redis": DriverSpec(
+        "redis", "redis", lambda run: REDIS_URL, ("127.0.0.1", 6379), purge=purge_redis
+    ),
 }
 
 
@@ -147,6 +166,8 @@ class DriverEnv:
                 transport.cleanup()
             except Exception:
                 pass
+        if self.spec.purge is not None:
+            self.spec.purge(self)
 
 
 def make_env(name: str) -> DriverEnv:
