@@ -22,6 +22,10 @@ from rpcmsg import _plugins
 
 IN_CI = bool(os.environ.get("CI"))
 
+#: Per driver name: (topic names made by ``unique()``, exchanges) tests used, for brokers that
+#: keep them after the test (RabbitMQ) to delete at the end of the session.
+CREATED: dict[str, tuple[set[str], set[str]]] = {}
+
 
 def _reachable(host: str, port: int) -> bool:
     try:
@@ -63,7 +67,7 @@ def purge_redis(env: DriverEnv) -> None:
     like durable queues."""
     import redis
 
-    client = redis.Redis.from_url(env.url)
+    client = redis.Redis.from_url(env.url.split("?", 1)[0])
     try:
         keys = list(client.scan_iter(f"rpcmsg:{env.exchange}:*", count=1000))
         if keys:
@@ -101,6 +105,8 @@ class DriverEnv:
         self.run_id = uuid.uuid4().hex[:10]
         self.url = spec.base_url(self.run_id)
         self.exchange = f"rpcmsg-test-{self.run_id}"
+        self._created = CREATED.setdefault(spec.name, (set(), set()))
+        self._created[1].add(self.exchange)
         self._transports: list[rpcmsg.Transport] = []
         self._servers: list[Any] = []
 
@@ -122,7 +128,9 @@ class DriverEnv:
         return _plugins.load_driver_class(self.spec.scheme).capabilities
 
     def unique(self, prefix: str = "topic") -> str:
-        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        self._created[0].add(name)
+        return name
 
     def transport(self, conf: cfg.ConfigOpts | None = None, **kwargs: Any) -> rpcmsg.Transport:
         transport = rpcmsg.get_rpc_transport(conf or self.conf(), self.url, **kwargs)

@@ -122,15 +122,17 @@ class ClientFactory:
     gives a client of its own to a thread that blocks in Redis (a listener's reader).
     """
 
-    def __init__(self, config: ConnectionConfig, settings: Settings) -> None:
+    def __init__(self, config: ConnectionConfig, settings: Settings, name: str) -> None:
         self.config = config
         self.settings = settings
+        #: Prefix of the names of this transport's connections (``CLIENT LIST``).
+        self.name = name
         self._sentinel: redis.sentinel.Sentinel | None = None
         if config.sentinel:
             self._sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
                 list(config.hosts), sentinel_kwargs=config.sentinel_kwargs, **config.kwargs
             )
-        self.shared = self.dedicated()
+        self.shared = self.dedicated(f"{name}:pub")
         self._closed = threading.Event()
 
     def dedicated(self, name: str | None = None) -> redis.Redis:

@@ -57,6 +57,8 @@ Not supported: Redis Cluster (the scripts touch keys they compute).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -101,7 +103,8 @@ class RedisDriver(Driver):
             conf, options.GROUP, options.OPTIONS, url.query, options.Settings
         )
         self.connection = parse_url(url, self.settings)
-        self._factory = ClientFactory(self.connection, self.settings)
+        name = f"rpcmsg:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._factory = ClientFactory(self.connection, self.settings, name)
         self._scripts = Scripts(self._factory.shared)
         self._reply_root = f"{self.settings.key_prefix}:"
 

@@ -18,8 +18,6 @@ settled back to its stream.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -120,7 +118,7 @@ class RedisListener(Listener):
         self._claim_idle_ms = int(settings.claim_idle_time * 1000)
         self._beat_every = min(settings.claim_idle_time / 3.0, _MAX_BEAT)
         self._block_ms = max(1, int(min(self._beat_every, 5.0) * 1000))
-        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.consumer = f"{factory.name}:{uuid.uuid4().hex[:12]}"
         self._cond = threading.Condition()
         self._buffer: deque[Entry] = deque()
         self._known: dict[tuple[str, str], Entry] = {}

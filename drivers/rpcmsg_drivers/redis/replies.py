@@ -53,7 +53,7 @@ class RedisReplyConsumer(ReplyConsumer):
         while not self._closed.is_set():
             try:
                 if client is None:
-                    client = self._factory.dedicated()
+                    client = self._factory.dedicated(f"{self._factory.name}:reply")
                     self._client_id = int(client.client_id())
                 item = client.blpop([self.address], timeout=_BLOCK_SECONDS)
                 attempt = 0
