@@ -26,3 +26,16 @@ def fake_env() -> Iterator[DriverEnv]:
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="rpcmsg")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Delete the durable RabbitMQ queues and exchanges the session's tests left behind."""
+    from tests.drivers import CREATED
+
+    if CREATED.get("rabbit"):
+        try:
+            from tests.amqp.admin import purge
+
+            purge(*CREATED["rabbit"])
+        except Exception as exc:  # tidying must never fail a run
+            logging.getLogger(__name__).warning("Could not purge RabbitMQ test queues: %s", exc)
