@@ -3,6 +3,7 @@
 
 It reads the global ``cfg.CONF``. When the ``log`` notification driver is enabled the handler
 sends nothing: the log driver would log the notification, which would be sent again, for ever.
+Records logged while a record is being sent are not sent either.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from oslo_config import cfg
 
+from rpcmsg.notify.logger import sending
 from rpcmsg.notify.notifier import Notifier, get_notification_transport
 from rpcmsg.opts import NOTIFICATIONS_GROUP
 
@@ -29,10 +31,13 @@ class LoggingErrorNotificationHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if "log" in self._transport.conf[NOTIFICATIONS_GROUP].driver:
             return
-        try:
-            self._notifier.error({}, "error_notification", {"error": record.getMessage()})
-        except Exception:
-            self.handleError(record)
+        with sending() as first:
+            if not first:
+                return  # logged while sending a record: sending it would feed on itself
+            try:
+                self._notifier.error({}, "error_notification", {"error": record.getMessage()})
+            except Exception:
+                self.handleError(record)
 
 
 PublishErrorsHandler = LoggingErrorNotificationHandler

@@ -10,11 +10,14 @@ sent), with a payload describing the record. Usable from a logging configuration
     args=('rabbit:///',)
 
 A record that cannot be sent is reported by ``logging``'s ``handleError``, never raised.
+Records logged while a record is being sent (by the notifier, a driver, or the ``log``
+driver writing the notification itself) are not sent, so the handler cannot feed on itself.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from oslo_config import cfg
@@ -78,10 +81,28 @@ class LoggingNotificationHandler(logging.Handler):
         method = getattr(self.notifier, record.levelname.lower(), None)
         if method is None or record.levelname.lower() not in _SENT_LEVELS:
             return
-        try:
-            method(None, "logrecord", record_payload(record))
-        except Exception:
-            self.handleError(record)
+        with sending() as first:
+            if not first:
+                return
+            try:
+                method(None, "logrecord", record_payload(record))
+            except Exception:
+                self.handleError(record)
 
 
 _SENT_LEVELS = frozenset({"debug", "info", "warning", "warn", "error", "critical"})
+_sending = threading.local()
+
+
+class sending:
+    """Marks the current thread as sending a log record; ``as`` gives whether it was not
+    already (the outermost send)."""
+
+    def __enter__(self) -> bool:
+        self._first = not getattr(_sending, "active", False)
+        _sending.active = True
+        return self._first
+
+    def __exit__(self, *exc: object) -> None:
+        if self._first:
+            _sending.active = False

@@ -109,3 +109,25 @@ def test_error_handler_stays_quiet_with_the_log_driver(global_conf: cfg.ConfigOp
     handler = rpcmsg.LoggingErrorNotificationHandler()
     _logger(handler).error("would loop for ever through the log driver")
     assert test_driver.NOTIFICATIONS == []
+
+
+def test_handler_does_not_feed_on_its_own_records(
+    global_conf: cfg.ConfigOpts, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The log driver writes each notification on "oslo.messaging.notification.logrecord",
+    # which propagates to the logger the handler sits on: without a guard, each record would
+    # become a notification, logged again, sent again, for ever.
+    handler = rpcmsg.LoggingNotificationHandler(
+        f"fake:///{uuid.uuid4().hex}", driver="log", topic="logs"
+    )
+    parent = logging.getLogger("oslo.messaging.notification")
+    parent.addHandler(handler)
+    caplog.set_level(logging.DEBUG, logger="oslo.messaging.notification")
+    try:
+        parent.warning("first and only")
+    finally:
+        parent.removeHandler(handler)
+        handler.notifier.transport.cleanup()
+    logged = [r for r in caplog.records if r.name == "oslo.messaging.notification.logrecord"]
+    assert len(logged) == 1
+    assert "first and only" in logged[0].getMessage()
