@@ -19,8 +19,9 @@ say which rpcmsg driver it compares with (default: from its file name, else ``ra
 ``RPCMSG_BENCH_QUICK=1`` is set in their environment for ``--quick`` runs.
 
 Writes ``benchmarks/results/latest.json`` and ``benchmarks/results/latest.md`` (the table
-pasted into the README), with the machine the run was made on. A script that fails or is
-missing is listed under ``skipped`` with the reason, never stops the run.
+pasted into the README by ``--update-readme``), with the machine the run was made on. A
+script that fails or is missing is listed under ``skipped`` with the reason, never stops the
+run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ RAW_SCRIPTS = {
 }
 OSLO_SCRIPT = "oslo_bench.py"
 SCRIPT_TIMEOUT = 600
+README_START = "<!-- bench-table: benchmarks/results/latest.md -->"
+README_END = "<!-- /bench-table -->"
 
 
 def _why_not(driver: str) -> str | None:
@@ -245,6 +248,13 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
+def paste_into_readme(table: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace what lies between the README's bench-table markers with ``table``."""
+    text = readme.read_text()
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    readme.write_text(text[:start] + "\n" + table + text[end:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="minimal counts (smoke run)")
@@ -252,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-oslo", action="store_true", help="skip oslo.messaging")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw broker loops")
     parser.add_argument("--out", default=str(HERE / "results"), help="directory for latest.*")
+    parser.add_argument("--update-readme", action="store_true", help="paste the table in README")
     args = parser.parse_args(argv)
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
     unknown = [d for d in drivers if d not in URLS]
@@ -264,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(data)
     (out / "latest.md").write_text(text)
     print(text, end="")
+    if args.update_readme:
+        paste_into_readme(text)
     return 0
 
 

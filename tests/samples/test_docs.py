@@ -1,0 +1,60 @@
+"""The documents a user reads first stay true: generated parts are current, examples run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def test_configuration_reference_is_current() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "generate_configuration.py"), "--check"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_configuration_reference_lists_every_option() -> None:
+    from rpcmsg.opts import list_opts
+
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for group, opts in list_opts():
+        section = text.split(f"## `[{group or 'DEFAULT'}]`", 1)[1].split("\n## ", 1)[0]
+        for opt in opts:
+            assert f"### `{opt.dest}`" in section, (group, opt.dest)
+
+
+def test_readme_example_runs() -> None:
+    match = re.search(r"<!-- example[^>]*-->\n```python\n(.*?)```", README, re.S)
+    assert match, "README lost its example"
+    code = match.group(1)
+    assert len(code.strip().splitlines()) <= 25
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"
+
+
+def test_readme_shows_the_latest_benchmark_table() -> None:
+    latest = (ROOT / "benchmarks" / "results" / "latest.md").read_text()
+    start = README.index("<!-- bench-table: benchmarks/results/latest.md -->")
+    end = README.index("<!-- /bench-table -->")
+    pasted = README[start:end].split("\n", 1)[1]
+    assert pasted == latest, "run: python benchmarks/run.py --update-readme"
+
+
+def test_readme_lists_every_sample() -> None:
+    for sample in sorted((ROOT / "samples").glob("*.py")):
+        assert f"`{sample.name}`" in README, sample.name
+
+
+def test_readme_keeps_the_set_up_commands() -> None:
+    for marker in ("<!-- demo-command -->", "<!-- test-command -->"):
+        assert README.count(marker) == 1
+    assert "python samples/hello.py" in README.split("<!-- demo-command -->", 1)[1][:200]
