@@ -87,3 +87,70 @@ def test_unreachable_broker_exit_code_4(scheme: str) -> None:
     proc = rpcmsg_cli("--url", url[scheme], "call", "t", "m", "--retry", "0", timeout=60)
     assert proc.returncode == 4, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+class Collector:
+    """A notification endpoint that records what it gets."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.seen: list[tuple[str, Any]] = []
+        self.got = threading.Event()
+
+    def info(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, md: Any) -> None:
+        self.seen.append((event_type, payload))
+        self.got.set()
+
+
+def test_console_script_notify_reaches_a_listener(real_env: DriverEnv) -> None:
+    import rpcmsg
+
+    topic = real_env.unique("cli-notes")
+    collector = Collector()
+    listener = rpcmsg.get_notification_listener(
+        real_env.notification_transport(), [rpcmsg.Target(topic=topic)], [collector]
+    )
+    listener.start()
+    real_env.track(listener)
+    proc = rpcmsg_cli(
+        "--url", real_env.url, "--exchange", real_env.exchange,
+        "notify", topic, "info", "disk.full", '{"free": 0}',
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert collector.got.wait(15)
+    assert collector.seen == [("disk.full", {"free": 0})]
+
+
+def test_console_script_listen_until_interrupted(real_env: DriverEnv) -> None:
+    import signal
+
+    import rpcmsg
+
+    topic = real_env.unique("cli-tail")
+    notifier = rpcmsg.Notifier(
+        real_env.notification_transport(), publisher_id="test", driver="messagingv2",
+        topics=[topic], raise_on_failure=True,
+    )  # fmt: skip
+    # Published before the listener exists: a pool-less listener still gets it.
+    notifier.info({}, "first.event", {"n": 1})
+    env = {k: v for k, v in os.environ.items() if k != "RPCMSG_TRANSPORT_URL"}
+    proc = subprocess.Popen(
+        [SCRIPT, "--url", real_env.url, "--exchange", real_env.exchange, "listen", topic, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert (first["event_type"], first["payload"]) == ("first.event", {"n": 1})
+        notifier.info({}, "second.event", {"n": 2})
+        second = json.loads(proc.stdout.readline())
+        assert (second["event_type"], second["priority"]) == ("second.event", "INFO")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "Traceback" not in err
