@@ -1,0 +1,298 @@
+"""The Redis driver's guarantees under faults, against the live Redis.
+
+Each test runs on its own exchange (so its own key prefix) and deletes its keys at the end.
+Not covered here: a Redis restart (the server is shared with other tests) and a live
+Sentinel failover (no Sentinel runs here); both go through the same reconnection path as
+``CLIENT KILL``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+from rpcmsg_drivers.redis.listener import RedisListener
+
+import rpcmsg
+from tests.drivers import REDIS_URL
+from tests.redis.conftest import RedisEnv
+
+WAIT = 10.0
+
+
+def wait_for(predicate: Any, timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.lock = threading.Lock()
+
+    def record(self, ctxt: Any, value: Any) -> None:
+        with self.lock:
+            self.seen.append(value)
+
+    def echo(self, ctxt: Any, value: Any) -> Any:
+        return value
+
+
+def test_client_kill_mid_stream_loses_nothing(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    rec = Recorder()
+    renv.server(topic, [rec])
+    client = renv.client(topic, timeout=WAIT, retry=-1)
+    total = 300
+    done = threading.Event()
+
+    def send() -> None:
+        for i in range(total):
+            client.cast({}, "record", value=i)
+        done.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    kills = 0
+    while not done.is_set() or kills < 3:
+        # Kill the listener's, the publisher's and the reply consumer's connections.
+        kills += renv.kill_connections() > 0
+        time.sleep(0.02)
+    sender.join(WAIT)
+    assert wait_for(lambda: len(set(rec.seen)) == total, 20.0), (
+        f"lost {sorted(set(range(total)) - set(rec.seen))[:10]}"
+    )
+    assert sorted(set(rec.seen)) == list(range(total))
+    # The transports recovered: a call goes through after the kills.
+    assert client.call({}, "echo", value="alive") == "alive"
+
+
+def test_dead_listener_messages_go_to_a_live_one_at_once(renv: RedisEnv) -> None:
+    """A listener whose connection is gone (its process died) holding a cast: a new
+    listener takes the cast over without waiting for the claim idle time."""
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    first = driver.listen(target)
+    driver.send(target(server=None), b'{"n": 1}')
+    held = first.poll(WAIT)
+    assert held is not None and not held.redelivered
+    first.stop()  # its reader leaves and closes its connection; nothing is settled
+    assert isinstance(first, RedisListener) and first._thread is not None
+    first._thread.join(WAIT)
+    second = renv.driver().listen(target(server="b"))
+    try:
+        started = time.monotonic()
+        again = second.poll(WAIT)
+        assert again is not None and again.body == b'{"n": 1}' and again.redelivered
+        assert time.monotonic() - started < 5.0  # well below claim_idle_time (60 s)
+        again.ack()
+    finally:
+        second.cleanup()
+        first.cleanup()
+
+
+def test_silent_consumer_messages_are_claimed_after_idle_time(renv: RedisEnv) -> None:
+    """A consumer still connected but stuck (it stopped beating) loses what it holds to a
+    live consumer once ``claim_idle_time`` has passed, and only then."""
+    renv.with_options(claim_idle_time=0.6)
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    stream = driver.keys().topic(topic)
+    # A stuck consumer of the topic's group, connected and holding the message.
+    zombie = redis.Redis.from_url(REDIS_URL)
+    zombie.client_setname("zombie")
+    zombie.xgroup_create(stream, "rpc", id="0", mkstream=True)
+    driver.send(target(server=None), b'{"n": 2}')
+    assert zombie.xreadgroup("rpc", "zombie", {stream: ">"}, count=1)
+    started = time.monotonic()
+    live = driver.listen(target)
+    try:
+        incoming = live.poll(WAIT)
+        waited = time.monotonic() - started
+        assert incoming is not None and incoming.body == b'{"n": 2}' and incoming.redelivered
+        assert waited >= 0.5
+        incoming.ack()
+    finally:
+        live.cleanup()
+        zombie.close()
+
+
+def test_live_consumer_keeps_a_long_task(renv: RedisEnv) -> None:
+    renv.with_options(claim_idle_time=0.5)
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    worker = driver.listen(target)
+    try:
+        driver.send(target(server=None), b'{"n": 3}')
+        held = worker.poll(WAIT)
+        assert held is not None
+        other = renv.driver().listen(target(server="b"))
+        try:
+            # Three claim idle times pass while the worker holds the message.
+            assert other.poll(1.5) is None
+        finally:
+            other.cleanup()
+        held.ack()
+    finally:
+        worker.cleanup()
+
+
+def test_unsettled_messages_return_to_the_queue_on_cleanup(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    first = driver.listen(target)
+    for n in range(3):
+        driver.send(target(server=None), f'{{"n": {n}}}'.encode())
+    taken = [first.poll(WAIT) for _ in range(2)]
+    assert all(taken)
+    taken[0].ack()  # type: ignore[union-attr]
+    first.stop()
+    first.cleanup()
+    second = driver.listen(target(server="b"))
+    try:
+        bodies = set()
+        while (incoming := second.poll(1.0)) is not None:
+            bodies.add(incoming.body)
+            incoming.ack()
+        assert bodies == {b'{"n": 1}', b'{"n": 2}'}
+    finally:
+        second.cleanup()
+
+
+def test_requeue_redelivers(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    listener = driver.listen(target)
+    try:
+        driver.send(target, b'{"n": 4}')
+        first = listener.poll(WAIT)
+        assert first is not None and not first.redelivered
+        first.requeue()
+        again = listener.poll(WAIT)
+        assert again is not None and again.body == b'{"n": 4}' and again.redelivered
+        again.ack()
+        assert listener.poll(0.3) is None
+    finally:
+        listener.cleanup()
+
+
+def test_streams_are_trimmed_and_acked_entries_deleted(renv: RedisEnv) -> None:
+    renv.with_options(stream_max_length=100)
+    topic = renv.unique()
+    rec = Recorder()
+    server = renv.server(topic, [rec])
+    server.stop()
+    server.wait()  # the topic's stream stays, with no consumer
+    client = renv.client(topic)
+    for i in range(1000):
+        client.cast({}, "record", value=i)
+    stream = renv.driver().keys().topic(topic)
+    length = renv.raw.xlen(stream)
+    assert 100 <= length < 300, length  # approximate trimming works by whole nodes
+    server.start()
+    assert wait_for(lambda: len(rec.seen) == length)
+    assert sorted(rec.seen) == list(range(1000 - length, 1000))  # the oldest went first
+    server.stop()
+    server.wait()  # writes the last acknowledgements
+    assert renv.raw.xlen(stream) == 0
+    assert renv.raw.xpending(stream, "rpc")["pending"] == 0
+
+
+def test_orphaned_reply_lists_expire(renv: RedisEnv) -> None:
+    renv.with_options(reply_ttl=1)
+    driver = renv.driver()
+    orphan = driver.keys().reply("caller-that-died")
+    driver.send_reply(orphan, b'{"result": 1}')
+    assert renv.raw.exists(orphan)
+    assert 0 < renv.raw.ttl(orphan) <= 1
+    assert wait_for(lambda: not renv.raw.exists(orphan), 5.0)
+    # A live consumer's list is deleted when it closes.
+    got: list[bytes] = []
+    consumer = driver.open_reply_consumer(lambda body, ct: got.append(body))
+    driver.send_reply(consumer.address, b'{"result": 2}')
+    assert wait_for(lambda: got == [b'{"result": 2}'])
+    consumer.close()
+    assert not renv.raw.exists(consumer.address)
+    # Addresses that are not reply lists of this driver are refused, not written.
+    driver.send_reply(driver.keys().topic("victim"), b"{}")
+    assert not renv.raw.exists(driver.keys().topic("victim"))
+
+
+def test_fanout_listener_leaves_no_trace(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    listener = driver.listen(target)
+    keys = driver.keys()
+    routes: list[Any] = list(renv.raw.zrange(keys.fanout_routes(topic), 0, -1))
+    assert len(routes) == 1 and renv.raw.ttl(routes[0]) > 0
+    driver.send(target(server=None, fanout=True), b'{"n": 5}')
+    incoming = listener.poll(WAIT)
+    assert incoming is not None and incoming.body == b'{"n": 5}'
+    incoming.ack()
+    listener.cleanup()
+    assert not renv.raw.exists(routes[0])
+    assert renv.raw.zcard(keys.fanout_routes(topic)) == 0
+
+
+def test_expired_requests_are_dropped_by_the_consumer(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    listener = driver.listen(target)
+    try:
+        driver.send(target, b'{"late": true}', expiration=0.0)
+        driver.send(target, b'{"late": false}', expiration=30.0)
+        incoming = listener.poll(WAIT)
+        assert incoming is not None and incoming.body == b'{"late": false}'
+        incoming.ack()
+        assert listener.poll(0.2) is None
+    finally:
+        listener.cleanup()
+
+
+def test_keys_stay_under_the_exchange_prefix(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    renv.server(topic, [Recorder()])
+    client = renv.client(topic, timeout=WAIT)
+    assert client.call({}, "echo", value=1) == 1
+    client.cast({}, "record", value=1)
+    client.prepare(fanout=True).cast({}, "record", value=2)
+    notifier = rpcmsg.Notifier(
+        renv.notification_transport(), publisher_id="p", driver="messaging", topics=[topic]
+    )
+    notifier.info({}, "e", {})
+    ours = [k.decode() for k in renv.raw.scan_iter(f"*{renv.exchange}*")]
+    assert ours and all(k.startswith(renv.prefix + ":") for k in ours), ours
+
+
+def test_exchanges_databases_and_vhosts_isolate(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    renv.server(topic, [Recorder()])
+    mandatory = rpcmsg.TransportOptions(at_least_once=True)
+    base = renv.url.split("?")[0].rsplit("/", 1)[0]
+    assert renv.client(topic, timeout=WAIT).call({}, "echo", value="in") == "in"
+    for url in (f"{base}/1", f"{base}/tenant-b"):
+        transport = rpcmsg.get_rpc_transport(renv.conf(), url)
+        renv._transports.append(transport)
+        client = rpcmsg.get_rpc_client(
+            transport, rpcmsg.Target(topic=topic), timeout=WAIT, transport_options=mandatory
+        )
+        with pytest.raises(rpcmsg.MessageUndeliverable):
+            client.call({}, "echo", value="out")
+    renv.extra_prefixes.append(f"rpcmsg:tenant-b:{renv.exchange}")
+    other = renv.client(topic, timeout=WAIT, transport_options=mandatory)
+    with pytest.raises(rpcmsg.MessageUndeliverable):
+        other.prepare(exchange=renv.unique("exchange")).call({}, "echo", value="out")
