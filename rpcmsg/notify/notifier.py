@@ -176,14 +176,14 @@ class Notifier:
             try:
                 driver.notify(context, message, priority, self.retry)
             except Exception as exc:
-                failed.append(name)
+                failed.append(f"{name} ({exc})")
                 LOG.exception(
                     "Could not send notification %s (%s) with driver %s: %s. Payload=%r",
                     event_type, priority, name, exc, payload,
                 )  # fmt: skip
         if failed and self.raise_on_failure:
             raise MessageDeliveryFailure(
-                f"Notification {event_type} ({priority}) not sent by driver(s) {', '.join(failed)}"
+                f"Notification {event_type} ({priority}) not sent by: {'; '.join(failed)}"
             )
 
     def audit(self, ctxt: Any, event_type: str, payload: Any) -> None:

@@ -451,3 +451,28 @@ def test_a_listener_dying_mid_handling_loses_nothing(env: DriverEnv) -> None:
     never.set()
     doomed.wait()  # the late settle of a dead listener must be harmless
     assert [m["payload"] for m in rec.wait_for(2, 0.3)] == ["survivor"]
+
+
+def test_unreachable_broker_within_retries_is_logged_or_raised_on_request(
+    env: DriverEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    if env.spec.host is None:
+        pytest.skip(f"{env.name} has no broker to be unreachable")
+    port = str(env.spec.host[1])
+    assert f":{port}" in env.url
+    dead_url = env.url.replace(f":{port}", ":1", 1)  # nothing listens on port 1
+    conf = env.conf()
+    transport = rpcmsg.get_notification_transport(conf, dead_url)
+    try:
+        quiet = rpcmsg.Notifier(transport, "p", driver="messagingv2", topics=["t"], retry=0)
+        quiet.info({}, "lost.event", {"kept": "in the log"})  # returns, does not raise
+        logged = [r for r in caplog.records if "lost.event" in r.getMessage()]
+        assert logged and logged[0].levelno == logging.ERROR
+        assert "in the log" in logged[0].getMessage()
+        loud = rpcmsg.Notifier(
+            transport, "p", driver="messagingv2", topics=["t"], retry=1, raise_on_failure=True
+        )
+        with pytest.raises(rpcmsg.MessageDeliveryFailure, match="messagingv2"):
+            loud.info({}, "lost.again", {})
+    finally:
+        transport.cleanup()
