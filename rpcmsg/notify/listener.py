@@ -71,6 +71,8 @@ class NotificationServerBase(MessageHandlingServer):
                 "Using an RPC transport for notifications; use get_notification_transport "
                 "to obtain a notification transport."
             )
+        if isinstance(targets, Target) or not all(isinstance(t, Target) for t in targets):
+            raise TypeError("targets must be a list of Target objects")
         super().__init__(transport, dispatcher, executor or "threading")
         self.targets = list(targets)
         self._allow_requeue = allow_requeue

@@ -14,7 +14,9 @@ configured topic. ``retry`` is ``None``/``-1`` to retry a failed send for ever, 
 ``N`` at most ``N`` times. A notification that cannot be sent (broker unreachable within the
 retries, payload JSON cannot carry) is logged with its payload and never raised into the
 caller, unless the notifier was built with ``raise_on_failure=True``: then
-``MessageDeliveryFailure`` is raised once every driver was tried.
+``MessageDeliveryFailure`` is raised once every driver was tried. Misuse is not a delivery
+failure and raises ``TypeError`` at once: an ``event_type`` that is not a string, ``topics``
+given as one string instead of a list.
 
 Contexts: a dict is sent as given; an object is sent as its ``redacted_copy()`` when it has
 one (so credentials stay off the bus, as in oslo.messaging), then through the serializer's
@@ -147,6 +149,8 @@ class Notifier:
         self.retry = retry if retry is not None else group.retry
         self.raise_on_failure = raise_on_failure
         self._driver_names = [driver] if driver is not None else list(group.driver)
+        if isinstance(topics, str):
+            raise TypeError(f"topics must be a list of topic names, not the string {topics!r}")
         self._topics = list(topics) if topics is not None else list(group.topics)
         self._serializer: Serializer = serializer or NoOpSerializer()
         self._drivers = load_drivers(conf, self._driver_names, self._topics, transport)
@@ -166,6 +170,8 @@ class Notifier:
         return any(name != "noop" for name in self._driver_names)
 
     def _notify(self, ctxt: Any, event_type: str, payload: Any, priority: str) -> None:
+        if not isinstance(event_type, str):
+            raise TypeError(f"event_type must be a string, not {type(event_type).__name__}")
         if not self._drivers:
             return
         payload = self._serializer.serialize_entity(ctxt, payload)

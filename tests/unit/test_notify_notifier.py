@@ -278,3 +278,16 @@ def test_batch_listener_rejects_nonsense_sizes(conf: cfg.ConfigOpts) -> None:
     with pytest.raises(ValueError, match="batch_timeout"):
         rpcmsg.get_batch_notification_listener(transport, target, [], batch_timeout=-1)
     transport.cleanup()
+
+
+def test_misuse_is_a_clear_error_at_once(conf: cfg.ConfigOpts) -> None:
+    transport = rpcmsg.get_notification_transport(conf, f"fake:///{uuid.uuid4().hex}")
+    with pytest.raises(TypeError, match="list of topic names"):
+        rpcmsg.Notifier(transport, "p", driver="test", topics="notifications")  # type: ignore[arg-type]
+    notifier = rpcmsg.Notifier(transport, "p", driver="test")
+    with pytest.raises(TypeError, match="event_type"):
+        notifier.info({}, None, {})  # type: ignore[arg-type]
+    assert test_driver.NOTIFICATIONS == []
+    with pytest.raises(TypeError, match="Target"):
+        rpcmsg.get_notification_listener(transport, rpcmsg.Target(topic="t"), [])  # type: ignore[arg-type]
+    transport.cleanup()
