@@ -12,8 +12,10 @@ one of its listeners has subscribed.
 Delivery: a message is acknowledged only after its endpoints returned, so on drivers with the
 ``at_least_once`` capability a listener that dies mid-handling loses nothing: the message is
 delivered to another listener. A ``REQUEUE`` result (or an endpoint raising) gives the message
-back to its queue when ``allow_requeue=True``; otherwise it is acknowledged and logged. A
-malformed message (not JSON, no ``event_type`` or ``priority``) is logged and dropped.
+back to its queue when ``allow_requeue=True``; otherwise it is acknowledged and logged. There
+is no redelivery limit: a handler that always fails gets its message again and again, as in
+oslo.messaging. A malformed message (not JSON, no ``event_type`` or ``priority``) is logged
+and dropped.
 
 Batch listeners hand endpoints lists: a batch is delivered when ``batch_size`` messages are
 in hand, or ``batch_timeout`` seconds after its first message arrived, whichever is first
