@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from typing import Any
 
+from rpcmsg.notify._secrets import mask_secrets
 from rpcmsg.notify.notifier import Driver
 
 __all__ = ["LogDriver", "mask_secrets"]
@@ -28,24 +28,6 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-
-_SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|credential|private_key|auth_key)", re.IGNORECASE
-)
-MASK = "***"
-
-
-def mask_secrets(value: Any) -> Any:
-    """A copy of ``value`` with the values of secret-looking keys replaced by ``***``."""
-    if isinstance(value, dict):
-        return {
-            k: MASK if isinstance(k, str) and _SECRET_KEY.search(k) else mask_secrets(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [mask_secrets(v) for v in value]
-    return value
-
 
 class LogDriver(Driver):
     """Logs notifications; see the module docstring."""

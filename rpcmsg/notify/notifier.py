@@ -35,6 +35,7 @@ from oslo_config import cfg
 from rpcmsg import _plugins
 from rpcmsg.exceptions import DriverLoadFailure, MessageDeliveryFailure
 from rpcmsg.notify import _format
+from rpcmsg.notify._secrets import mask_secrets
 from rpcmsg.opts import NOTIFICATIONS_GROUP, register_opts
 from rpcmsg.serializer import NoOpSerializer, Serializer
 from rpcmsg.transport import NotificationTransport, Transport, TransportURL, _get_transport
@@ -185,7 +186,7 @@ class Notifier:
                 failed.append(f"{name} ({exc})")
                 LOG.exception(
                     "Could not send notification %s (%s) with driver %s: %s. Payload=%r",
-                    event_type, priority, name, exc, payload,
+                    event_type, priority, name, exc, mask_secrets(payload),
                 )  # fmt: skip
         if failed and self.raise_on_failure:
             raise MessageDeliveryFailure(

@@ -118,12 +118,13 @@ def test_failed_send_is_logged_not_raised(
     driver.fail = True
     conf.set_override("driver", ["messagingv2", "test"], group="oslo_messaging_notifications")
     notifier = rpcmsg.Notifier(transport, "p", topics=["a", "b"], retry=0)
-    notifier.error({}, "disk.full", {"disk": "sda"})  # must not raise
+    notifier.error({}, "disk.full", {"disk": "sda", "password": "hunter2"})  # must not raise
     assert driver.retries == [0, 0]  # both topics were tried
     failures = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(failures) == 1
     assert "disk.full" in failures[0].getMessage()
-    assert "sda" in failures[0].getMessage()  # the payload is kept in the log
+    assert "sda" in failures[0].getMessage()  # the payload is kept in the log,
+    assert "hunter2" not in failures[0].getMessage()  # its secrets are not
     assert len(test_driver.NOTIFICATIONS) == 1  # the other driver still got it
     transport.cleanup()
 
