@@ -29,6 +29,7 @@ _LEVELS = {
     "critical": logging.CRITICAL,
 }
 
+
 class LogDriver(Driver):
     """Logs notifications; see the module docstring."""
 
