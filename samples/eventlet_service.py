@@ -38,11 +38,15 @@ class Api:
 def main(argv: "list[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="fake://", help="transport URL (default: fake://)")
+    parser.add_argument("--exchange", help="control_exchange (default: openstack)")
+    parser.add_argument("--topic", help="topic to use (default: a fresh one)")
     args = parser.parse_args(argv)
 
+    if args.exchange:  # as a service sets its default exchange, before parsing its config
+        rpcmsg.set_transport_defaults(control_exchange=args.exchange)
     conf = cfg.ConfigOpts()
     conf([], project="eventlet-sample")
-    topic = f"green-{uuid.uuid4().hex[:8]}"
+    topic = args.topic or f"green-{uuid.uuid4().hex[:8]}"
     transport = rpcmsg.get_rpc_transport(conf, url=args.url)
     server = rpcmsg.get_rpc_server(
         transport, rpcmsg.Target(topic=topic, server="green-1"), [Api()], executor="eventlet"

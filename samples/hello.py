@@ -40,20 +40,24 @@ class Greeter:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="fake://", help="transport URL (default: fake://)")
+    parser.add_argument("--exchange", help="control_exchange (default: openstack)")
+    parser.add_argument("--topic", help="topic to use (default: a fresh one)")
     args = parser.parse_args(argv)
     try:
-        return run(args.url)
+        return run(args)
     except rpcmsg.MessagingException as exc:  # no broker, bad URL, no driver: one clear line
         print(f"hello.py: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
 
 
-def run(url: str) -> int:
+def run(args: argparse.Namespace) -> int:
+    if args.exchange:  # as a service sets its default exchange, before parsing its config
+        rpcmsg.set_transport_defaults(control_exchange=args.exchange)
     conf = cfg.ConfigOpts()
     conf([], project="hello")
-    # A topic of our own, so that two runs on one broker never meet.
-    topic = f"hello-{uuid.uuid4().hex[:8]}"
-    transport = rpcmsg.get_rpc_transport(conf, url=url)
+    # By default a topic of our own, so that two runs on one broker never meet.
+    topic = args.topic or f"hello-{uuid.uuid4().hex[:8]}"
+    transport = rpcmsg.get_rpc_transport(conf, url=args.url)
     greeter = Greeter()
     server = rpcmsg.get_rpc_server(
         transport, rpcmsg.Target(topic=topic, server="greeter-1"), [greeter]

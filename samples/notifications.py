@@ -2,8 +2,8 @@
 
 * ``watcher`` listens alone (no pool) and keeps only ``instance.*`` events
   (a :class:`~rpcmsg.NotificationFilter` on its endpoint);
-* ``billing-1`` and ``billing-2`` form the pool ``billing``: the pool gets one copy of every
-  notification, shared between its members (each message goes to one of them);
+* ``billing-1`` and ``billing-2`` form the pool ``<topic>-billing``: the pool gets one copy
+  of every notification, shared between its members (each message goes to one of them);
 * the emitter publishes six notifications with a :class:`~rpcmsg.Notifier`.
 
     python samples/notifications.py [--url URL]
@@ -53,14 +53,19 @@ class Counter:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="fake://", help="transport URL (default: fake://)")
+    parser.add_argument("--exchange", help="control_exchange (default: openstack)")
+    parser.add_argument("--topic", help="topic to use (default: a fresh one)")
     args = parser.parse_args(argv)
 
+    if args.exchange:  # as a service sets its default exchange, before parsing its config
+        rpcmsg.set_transport_defaults(control_exchange=args.exchange)
     conf = cfg.ConfigOpts()
     conf([], project="notifications")
-    topic = f"notifications-{uuid.uuid4().hex[:8]}"
+    topic = args.topic or f"notifications-{uuid.uuid4().hex[:8]}"
     transport = rpcmsg.get_notification_transport(conf, url=args.url)
     targets = [rpcmsg.Target(topic=topic)]
 
+    pool = f"{topic}-billing"  # pool names are broker-wide: RabbitMQ names a queue after it
     watcher = Counter("watcher", expected=4)
     watcher.filter_rule = rpcmsg.NotificationFilter(event_type=r"^instance\.")  # type: ignore[attr-defined]
     billing = Counter("billing", expected=len(EVENTS))
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     listeners = [rpcmsg.get_notification_listener(transport, targets, [watcher])]
     listeners += [
-        rpcmsg.get_notification_listener(transport, targets, [m], pool="billing") for m in members
+        rpcmsg.get_notification_listener(transport, targets, [m], pool=pool) for m in members
     ]
     for listener in listeners:
         listener.start()  # subscribed once start() returns: a pool gets what follows
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"watcher (filter ^instance\\.) got {len(watcher.events)}: {watcher.events}")
         shares = ", ".join(f"{m.name} {len(m.events)}" for m in members)
-        print(f"pool 'billing' got all {len(billing.events)} between its members: {shares}")
+        print(f"pool {pool!r} got all {len(billing.events)} between its members: {shares}")
         return 0
     finally:
         for listener in listeners:

@@ -17,6 +17,13 @@ Figures (keys of the returned dict): ``seq_calls_per_s``, ``p50_ms``, ``p99_ms``
 ``threaded_calls_per_s``, ``casts_per_s``, ``notifications_per_s``, and ``payloads``:
 ``{"100B": {"calls_per_s", "p50_ms", "p99_ms"}, "10KB": ..., "1MB": ...}``. A workload that
 fails records its error under ``errors`` instead of stopping the run.
+
+Footprint on a real broker: the exchange :data:`EXCHANGE` and the topics :data:`TOPICS`, the
+same names on every run, so that repeated runs reuse a handful of (empty) queues or streams
+instead of leaving new ones each time; ``benchmarks/run.py`` deletes them after each run.
+Casts and notifications carry the run's token and only the run's own are counted, so a
+message left over by an interrupted run cannot inflate a figure. Two runs at the same time on
+one broker share the topics and spoil each other's figures: do not.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from rpcmsg.target import Target
 from rpcmsg.transport import Transport, get_rpc_transport
 
 __all__ = [
+    "EXCHANGE",
     "FIGURES",
+    "TOPICS",
     "QUICK",
     "STANDARD",
     "Counts",
@@ -57,6 +66,14 @@ FIGURES = (
     "casts_per_s",
     "notifications_per_s",
 )
+
+#: The control exchange and topics the workloads use (see the module docstring).
+EXCHANGE = "rpcmsg-bench"
+TOPICS = {
+    "calls": "rpcmsg-bench-calls",
+    "casts": "rpcmsg-bench-casts",
+    "notes": "rpcmsg-bench-notes",
+}
 
 #: ``progress(workload, done, total)``, called now and then while a workload runs.
 Progress = Callable[[str, int, int], None]
@@ -103,7 +120,8 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 class _Endpoint:
     """The benchmarked service: an echo for calls and a counting sink for casts."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str = "") -> None:
+        self.token = token
         self._lock = threading.Lock()
         self.received = 0
         self.target_count = 0
@@ -114,6 +132,8 @@ class _Endpoint:
         return data
 
     def sink(self, ctxt: Any, data: str) -> None:
+        if not data.startswith(self.token):
+            return  # left over by another run
         with self._lock:
             self.received += 1
             self.last = time.perf_counter()
@@ -122,7 +142,7 @@ class _Endpoint:
 
     # The notification listener's handler: same counting, another signature.
     def info(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, md: Any) -> None:
-        self.sink(ctxt, "")
+        self.sink(ctxt, payload.get("data", "") if isinstance(payload, dict) else "")
 
 
 class _Bench:
@@ -133,7 +153,8 @@ class _Bench:
         self.conf = cfg.ConfigOpts()
         self.conf([], project="rpcmsg-bench", default_config_files=[])
         register_opts(self.conf)
-        self.conf.set_override("control_exchange", f"rpcmsg-bench-{uuid.uuid4().hex[:8]}")
+        self.conf.set_override("control_exchange", EXCHANGE)
+        self.token = uuid.uuid4().hex
         self.transports: list[Transport] = []
         self.servers: list[MessageHandlingServer] = []
 
@@ -158,8 +179,7 @@ class _Bench:
         for transport in self.transports:
             transport.cleanup()
 
-    def rpc_pair(self, endpoint: _Endpoint) -> RPCClient:
-        topic = f"bench-{uuid.uuid4().hex[:10]}"
+    def rpc_pair(self, endpoint: _Endpoint, topic: str) -> RPCClient:
         self.start(get_rpc_server(self.transport(), Target(topic=topic, server="s1"), [endpoint]))
         return get_rpc_client(self.transport(), Target(topic=topic), timeout=60)
 
@@ -216,9 +236,9 @@ class _Bench:
         return endpoint.received / (endpoint.last - start)
 
     def casts(self) -> float:
-        endpoint = _Endpoint()
-        client = self.rpc_pair(endpoint)
-        count, data = self.counts.casts, "x" * 100
+        endpoint = _Endpoint(self.token)
+        client = self.rpc_pair(endpoint, TOPICS["casts"])
+        count, data = self.counts.casts, self.token + "x" * (100 - len(self.token))
         endpoint.target_count = count
         start = time.perf_counter()
         deadline = start + self.counts.seconds
@@ -236,8 +256,8 @@ class _Bench:
     def notifications(self) -> float:
         from rpcmsg.notify import Notifier, get_notification_listener
 
-        endpoint = _Endpoint()
-        topic = f"bench-notes-{uuid.uuid4().hex[:10]}"
+        endpoint = _Endpoint(self.token)
+        topic = TOPICS["notes"]
         listener = get_notification_listener(
             self.transport(notifications=True), [Target(topic=topic)], [endpoint]
         )
@@ -249,7 +269,8 @@ class _Bench:
             topics=[topic],
             raise_on_failure=True,
         )
-        count, payload = self.counts.notifications, {"data": "x" * 100}
+        count = self.counts.notifications
+        payload = {"data": self.token + "x" * (100 - len(self.token))}
         endpoint.target_count = count
         start = time.perf_counter()
         deadline = start + self.counts.seconds
@@ -276,7 +297,7 @@ class _Bench:
         client: list[RPCClient] = []
 
         def seq() -> None:
-            client.append(self.rpc_pair(_Endpoint()))
+            client.append(self.rpc_pair(_Endpoint(), TOPICS["calls"]))
             small = self.sequential(client[0], "100B", self.counts.seq_calls)
             figures["payloads"]["100B"] = small
             figures["seq_calls_per_s"] = small["calls_per_s"]
@@ -327,7 +348,8 @@ def sequential_calls(
     """Only the sequential 100 B calls: ``seq_calls_per_s``, ``p50_ms``, ``p99_ms``."""
     bench = _Bench(url, counts, progress)
     try:
-        small = bench.sequential(bench.rpc_pair(_Endpoint()), "100B", counts.seq_calls)
+        client = bench.rpc_pair(_Endpoint(), TOPICS["calls"])
+        small = bench.sequential(client, "100B", counts.seq_calls)
     finally:
         bench.close()
     return {
