@@ -7,6 +7,7 @@ the redis-py Sentinel configuration the driver builds, not against a running Sen
 from __future__ import annotations
 
 import pytest
+import redis
 import redis.sentinel
 from oslo_config import cfg
 
@@ -40,7 +41,7 @@ def test_password_host_port_and_db() -> None:
     assert config.hosts == (("cache.example", 6380),)
     assert config.db == 3 and config.namespace is None
     assert config.kwargs["password"] == "s3cret" and config.kwargs["username"] is None
-    assert config.kwargs.get("ssl") is None
+    assert not config.tls
 
 
 def test_username_and_defaults() -> None:
@@ -58,12 +59,14 @@ def test_named_virtual_host_scopes_the_keys() -> None:
 
 
 def test_rediss_uses_tls_with_the_configured_files() -> None:
-    config = _driver(
+    driver = _driver(
         "rediss://h:6390/0?ssl_ca_file=/etc/ca.pem&ssl_cert_file=/c.pem"
         "&ssl_key_file=/k.pem&ssl_verify=false"
-    ).connection
-    kwargs = config.kwargs
-    assert kwargs["ssl"] is True
+    )
+    assert driver.connection.tls
+    pool = driver._factory.shared.connection_pool
+    assert pool.connection_class is redis.SSLConnection
+    kwargs = pool.connection_kwargs
     assert (kwargs["ssl_ca_certs"], kwargs["ssl_certfile"], kwargs["ssl_keyfile"]) == (
         "/etc/ca.pem",
         "/c.pem",

@@ -6,6 +6,8 @@ URL forms::
     rediss://...                                       the same over TLS
     redis+sentinel://[[user]:password@]s1[:port],s2[:port].../db?sentinel_service_name=M
 
+TLS (``rediss://``) is for a single Redis; the Sentinel form connects without TLS.
+
 A numeric path selects the database; any other path is a virtual host name that scopes the
 keys (database 0). ``redis://`` and ``rediss://`` take one host (default 127.0.0.1:6379);
 ``redis+sentinel://`` lists the Sentinels (default port 26379) and redis-py's Sentinel
@@ -31,6 +33,7 @@ from rpcmsg._url import TransportURL
 from rpcmsg.exceptions import InvalidTransportURL
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, retryable, translate
 from rpcmsg_drivers.redis.options import Settings
+from rpcmsg_drivers.redis.scripts import Scripts
 
 __all__ = ["ClientFactory", "ConnectionConfig", "close_client", "parse_url"]
 
@@ -48,6 +51,7 @@ class ConnectionConfig:
     """Where and how to connect, as parsed from the URL and the settings."""
 
     sentinel: bool
+    tls: bool
     hosts: tuple[tuple[str, int], ...]
     db: int
     namespace: str | None
@@ -89,9 +93,9 @@ def parse_url(url: TransportURL, settings: Settings) -> ConnectionConfig:
         # Retries follow the transport's own ``retry`` argument and backoff, not redis-py's.
         "retry": Retry(NoBackoff(), 0),
     }
-    if scheme == "rediss" or (sentinel and url.query.get("ssl", "").lower() == "true"):
+    tls = scheme == "rediss"
+    if tls:
         kwargs.update(
-            ssl=True,
             ssl_ca_certs=settings.ssl_ca_file or None,
             ssl_certfile=settings.ssl_cert_file or None,
             ssl_keyfile=settings.ssl_key_file or None,
@@ -106,6 +110,7 @@ def parse_url(url: TransportURL, settings: Settings) -> ConnectionConfig:
         sentinel_kwargs["password"] = settings.sentinel_password
     return ConnectionConfig(
         sentinel=sentinel,
+        tls=tls,
         hosts=hosts,
         db=db,
         namespace=namespace,
@@ -133,19 +138,26 @@ class ClientFactory:
                 list(config.hosts), sentinel_kwargs=config.sentinel_kwargs, **config.kwargs
             )
         self.shared = self.dedicated(f"{name}:pub")
+        #: The server-side scripts, usable with any client or pipeline of this transport.
+        self.scripts = Scripts(self.shared)
         self._closed = threading.Event()
 
-    def dedicated(self, name: str | None = None) -> redis.Redis:
+    def dedicated(self, name: str | None = None, single: bool = False) -> redis.Redis:
         """A new client with its own connection pool; ``name`` is set on each of its
-        connections (``CLIENT SETNAME``), even after a reconnection."""
+        connections (``CLIENT SETNAME``), even after a reconnection. ``single`` keeps one
+        connection for a client used by one thread only (no pool traffic per command)."""
         kwargs = dict(self.config.kwargs, client_name=name) if name else self.config.kwargs
+        pool: redis.ConnectionPool
         if self._sentinel is not None:
-            client: redis.Redis = self._sentinel.master_for(  # type: ignore[no-untyped-call]
-                self.config.service_name, redis_class=redis.Redis, **kwargs
+            pool = redis.sentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
+                self.config.service_name, self._sentinel, is_master=True, **kwargs
             )
-            return client
-        host, port = self.config.hosts[0]
-        return redis.Redis(host=host, port=port, **kwargs)
+        else:
+            host, port = self.config.hosts[0]
+            if self.config.tls:
+                kwargs = dict(kwargs, connection_class=redis.SSLConnection)
+            pool = redis.ConnectionPool(host=host, port=port, **kwargs)
+        return redis.Redis(connection_pool=pool, single_connection_client=single)
 
     def run(self, op: Callable[[redis.Redis], T], retry: int | None, doing: str) -> T:
         """Run ``op`` on the shared client; on connection errors reconnect and try again as

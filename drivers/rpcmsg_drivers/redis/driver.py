@@ -64,7 +64,6 @@ import uuid
 from collections.abc import Sequence
 from typing import ClassVar
 
-import redis
 from oslo_config import cfg
 
 from rpcmsg.driver import JSON, Capabilities, Driver, Listener, ReplyConsumer, load_settings
@@ -77,7 +76,6 @@ from rpcmsg_drivers.redis.connection import ClientFactory, parse_url
 from rpcmsg_drivers.redis.keys import GROUP, Keys
 from rpcmsg_drivers.redis.listener import RedisListener, Route
 from rpcmsg_drivers.redis.replies import RedisReplyConsumer, frame
-from rpcmsg_drivers.redis.scripts import Scripts
 
 __all__ = ["RedisDriver"]
 
@@ -105,7 +103,7 @@ class RedisDriver(Driver):
         self.connection = parse_url(url, self.settings)
         name = f"rpcmsg:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._factory = ClientFactory(self.connection, self.settings, name)
-        self._scripts = Scripts(self._factory.shared)
+        self._scripts = self._factory.scripts
         self._reply_root = f"{self.settings.key_prefix}:"
 
     def keys(self, exchange: str | None = None) -> Keys:
@@ -180,14 +178,11 @@ class RedisDriver(Driver):
             return
         value = frame(body, content_type)
         ttl = self.settings.reply_ttl
-
-        def push(client: redis.Redis) -> None:
-            pipe = client.pipeline(transaction=False)
-            pipe.rpush(address, value)
-            pipe.expire(address, ttl)
-            pipe.execute()
-
-        self._factory.run(push, retry, "sending a reply")
+        self._factory.run(
+            lambda c: self._scripts.reply(keys=[address], args=[value, ttl], client=c),
+            retry,
+            "sending a reply",
+        )
 
     def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
         return RedisReplyConsumer(self._factory, self.keys(), on_reply)

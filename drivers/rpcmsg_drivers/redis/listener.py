@@ -117,7 +117,8 @@ class RedisListener(Listener):
         self._prefetch = settings.prefetch_count
         self._claim_idle_ms = int(settings.claim_idle_time * 1000)
         self._beat_every = min(settings.claim_idle_time / 3.0, _MAX_BEAT)
-        self._block_ms = max(1, int(min(self._beat_every, 5.0) * 1000))
+        # Blocking reads end well before the socket timeout would call the connection dead.
+        self._block_ms = max(1, int(min(self._beat_every, settings.socket_timeout / 2) * 1000))
         self.consumer = f"{factory.name}:{uuid.uuid4().hex[:12]}"
         self._cond = threading.Condition()
         self._buffer: deque[Entry] = deque()
@@ -133,7 +134,7 @@ class RedisListener(Listener):
 
     def open(self) -> RedisListener:
         """Declare the streams and start reading; raises ``TransportDriverError``."""
-        client = self._factory.dedicated(self.consumer)
+        client = self._factory.dedicated(self.consumer, single=True)
         try:
             self._setup(client)
             self._beat(client)
@@ -272,7 +273,7 @@ class RedisListener(Listener):
         while not self._stopped:
             try:
                 if client is None:
-                    client = self._factory.dedicated(self.consumer)
+                    client = self._factory.dedicated(self.consumer, single=True)
                     self._setup(client)
                     self._client = client
                     self._recover(client)
@@ -314,7 +315,11 @@ class RedisListener(Listener):
             )
         else:
             pipe = client.pipeline(transaction=False)
-            queue_settlements(pipe, acks, 0)
+            self._factory.scripts.ack(
+                keys=[a.stream for a in acks],
+                args=[GROUP, *(a.entry_id for a in acks)],
+                client=pipe,
+            )
             pipe.xreadgroup(GROUP, self.consumer, streams, count=count, block=self._block_ms)
             try:
                 reply = pipe.execute(raise_on_error=False)[-1]

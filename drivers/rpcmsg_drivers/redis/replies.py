@@ -23,8 +23,6 @@ __all__ = ["RedisReplyConsumer", "frame", "unframe"]
 
 LOG = logging.getLogger(__name__)
 
-_BLOCK_SECONDS = 5
-
 
 def frame(body: bytes, content_type: str) -> bytes:
     return content_type.encode() + b"\n" + bytes(body)
@@ -53,9 +51,12 @@ class RedisReplyConsumer(ReplyConsumer):
         while not self._closed.is_set():
             try:
                 if client is None:
-                    client = self._factory.dedicated(f"{self._factory.name}:reply")
+                    client = self._factory.dedicated(f"{self._factory.name}:reply", single=True)
                     self._client_id = int(client.client_id())
-                item = client.blpop([self.address], timeout=_BLOCK_SECONDS)
+                # Blocks well within the socket timeout, which would call the connection dead.
+                item = client.blpop(
+                    [self.address], timeout=self._factory.settings.socket_timeout / 2
+                )
                 attempt = 0
                 if item is None:
                     continue

@@ -53,6 +53,22 @@ end
 return 1 + #streams
 """
 
+#: KEYS: a reply list. ARGV: value, ttl seconds.
+REPLY = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+#: KEYS: streams. ARGV: group, then the entry id to acknowledge and delete in each stream.
+ACK = """
+for i, stream in ipairs(KEYS) do
+  redis.call('XACK', stream, ARGV[1], ARGV[i + 1])
+  redis.call('XDEL', stream, ARGV[i + 1])
+end
+return #KEYS
+"""
+
 
 class Scripts:
     """The scripts, registered on one client (loaded lazily, reloaded after a restart)."""
@@ -61,3 +77,5 @@ class Scripts:
         self.send: Any = client.register_script(SEND)
         self.fanout: Any = client.register_script(FANOUT)
         self.notify: Any = client.register_script(NOTIFY)
+        self.reply: Any = client.register_script(REPLY)
+        self.ack: Any = client.register_script(ACK)
