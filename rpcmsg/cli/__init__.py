@@ -26,7 +26,8 @@ Exit codes, for scripts:
 2     usage error: bad arguments, bad JSON, bad transport URL, unknown driver
 3     no answer: the call or ping timed out, or no server listens on the topic
 4     the broker failed: unreachable, refused the message
-130   interrupted (Ctrl-C)
+5     an unexpected local error (a bug: ``--verbose`` shows its traceback)
+130   interrupted (Ctrl-C); ``listen`` ends this way
 ====  ==========================================================================
 
 Every error is one line on stderr (``rpcmsg: error: ...``); ``--verbose`` adds tracebacks.
@@ -51,7 +52,7 @@ __all__ = ["main"]
 
 _EPILOG = (
     "exit codes: 0 ok, 1 remote error, 2 usage error, 3 no answer (timeout, no server), "
-    "4 broker failure, 130 interrupted"
+    "4 broker failure, 5 unexpected local error, 130 interrupted"
 )
 
 

@@ -140,13 +140,12 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[int, s
     remote = _remote_line(exc)
     if remote is not None:
         return EXIT_REMOTE, remote
-    topic = getattr(args, "topic", None)
+    topic, server = getattr(args, "topic", None), getattr(args, "server", None)
+    where = f"topic {topic!r}" + (f" server {server!r}" if server else "")
     if isinstance(exc, exc_mod.MessagingTimeout):
-        server = getattr(args, "server", None)
-        where = f"topic {topic!r}" + (f" server {server!r}" if server else "")
         return EXIT_NO_ANSWER, f"no answer from {where} in time: {_first_line(exc)}"
     if isinstance(exc, exc_mod.MessageUndeliverable):
-        return EXIT_NO_ANSWER, f"no server listens on topic {topic!r}"
+        return EXIT_NO_ANSWER, f"no server listens on {where}"
     if isinstance(exc, (exc_mod.InvalidTransportURL, exc_mod.DriverLoadFailure)):
         return EXIT_USAGE, _first_line(exc)
     if isinstance(exc, (exc_mod.InvalidTarget, exc_mod.RPCVersionCapError)):

@@ -120,6 +120,9 @@ def listen(session: Session, args: argparse.Namespace, out: TextIO | None = None
         session.notification_transport(), [Target(topic=args.topic)], [tail], pool=args.pool
     )
     listener.start()
+    exchange = session.conf.control_exchange
+    shown = ", ".join(f"{args.topic}.{p}" for p in priorities)
+    print(f"listening on {shown} (exchange {exchange}); Ctrl-C to stop", file=sys.stderr)
     try:
         # A timed wait keeps the main thread responsive to Ctrl-C on every platform.
         while not tail.done.wait(0.5):
