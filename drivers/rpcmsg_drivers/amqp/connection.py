@@ -2,8 +2,7 @@
 
 :class:`Connector` knows the hosts and how to reach them; every connection the driver opens
 (publishers, listeners, reply consumers) comes from ``Connector.open``, so failover and backoff
-behave the same everywhere. :class:`Link` is one connection with its channels, reopened on
-demand after a failure; it is not thread-safe, its owner serializes its use.
+behave the same everywhere.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import select
 import ssl
 import sys
 import threading
@@ -26,7 +24,7 @@ from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.options import Settings
 
-__all__ = ["Connector", "Link", "remaining"]
+__all__ = ["CONNECTION_NAME", "Connector", "remaining"]
 
 LOG = logging.getLogger(__name__)
 
@@ -162,104 +160,3 @@ class Connector:
                     raise TransportDriverError("Gave up connecting to RabbitMQ") from last
             else:
                 time.sleep(delay)
-
-
-class Link:
-    """One connection with a plain channel and, on demand, a confirming channel.
-
-    Not thread-safe: the owner holds ``lock`` while using it. ``declared`` caches what was
-    declared on the current connection and is emptied when the connection is replaced.
-    """
-
-    PLAIN = 1
-    CONFIRM = 2
-
-    def __init__(self, connector: Connector) -> None:
-        self.connector = connector
-        self.lock = threading.Lock()
-        self.conn: amqp.Connection | None = None
-        self._channels: dict[int, Any] = {}
-        self.declared: set[Any] = set()
-        #: Set by the broker's basic.return on the confirming channel.
-        self.returned: tuple[str, str] | None = None
-
-    def channel(self, kind: int, *, retry: int | None = None, deadline: float | None = None) -> Any:
-        """The channel of ``kind``, connecting first when needed."""
-        if self.conn is not None:
-            try:
-                self.poll_input()
-            except CONNECTION_ERRORS as exc:
-                LOG.info("Publishing connection was closed (%s); reconnecting", exc)
-                self.reset()
-        if self.conn is None:
-            self.conn = self.connector.open(retry=retry, deadline=deadline)
-            self._channels = {}
-            self.declared = set()
-        channel = self._channels.get(kind)
-        if channel is None or not channel.is_open:
-            channel = self.conn.channel()
-            if kind == self.CONFIRM:
-                channel.confirm_select()
-                channel.events["basic_return"].add(self._on_return)
-            self._channels[kind] = channel
-        return channel
-
-    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
-        self.returned = (exchange, routing_key)
-
-    def drop_channel(self, kind: int) -> None:
-        """Forget a channel the broker closed (a channel error); the next use reopens it."""
-        self._channels.pop(kind, None)
-        self.declared = set()
-
-    def reset(self) -> None:
-        """Drop the connection after a failure; the next use reconnects."""
-        conn, self.conn = self.conn, None
-        self._channels = {}
-        self.declared = set()
-        if conn is not None:
-            try:
-                conn.collect()
-            except Exception:  # already broken: nothing more to release
-                pass
-
-    def close(self) -> None:
-        conn, self.conn = self.conn, None
-        self._channels = {}
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                try:
-                    conn.collect()
-                except Exception:
-                    pass
-
-    def poll_input(self) -> None:
-        """Handle what the broker sent meanwhile (a connection.close, a heartbeat) before
-        the next publish, so that an unconfirmed publish does not go into a connection the
-        broker already closed. Costs one ``select`` when there is nothing to read."""
-        conn = self.conn
-        if conn is None:
-            return
-        sock = conn.transport.sock
-        while select.select([sock], [], [], 0)[0]:
-            try:
-                conn.blocking_read(timeout=0.001)
-            except TimeoutError:
-                return
-
-    def keepalive(self, rate: int) -> None:
-        """Read what the broker sent (its heartbeats) and send ours when due.
-
-        Raises a connection error when the broker has been silent too long.
-        """
-        conn = self.conn
-        if conn is None:
-            return
-        for _ in range(100):
-            try:
-                conn.blocking_read(timeout=0.001)
-            except TimeoutError:
-                break
-        conn.heartbeat_tick(rate=rate)

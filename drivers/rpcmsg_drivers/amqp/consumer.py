@@ -42,6 +42,8 @@ _START_ERRORS: tuple[type[BaseException], ...] = (
     *CHANNEL_ERRORS,
 )
 
+#: How long the rest of a message's frames may take to arrive once its first frame is read.
+FRAME_WAIT = 0.05
 #: Longest sleep of an idle consumer thread (heartbeats are checked between sleeps).
 IDLE_WAIT = 1.0
 
@@ -108,10 +110,15 @@ class ConsumerThread:
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
-    def call_soon(self, op: Operation) -> None:
-        """Run ``op(channel)`` in the consumer thread (skipped once the thread is gone)."""
+    def call_soon(self, op: Operation, urgent: bool = True) -> None:
+        """Run ``op(channel)`` in the consumer thread (skipped once the thread is gone).
+
+        ``urgent`` wakes the thread now; otherwise ``op`` runs when the thread wakes
+        anyway: on the next message, or within a second.
+        """
         self._ops.put(op)
-        self._wake()
+        if urgent:
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -198,7 +205,10 @@ class ConsumerThread:
                 assert self._conn is not None
                 if self._wait_readable():
                     try:
-                        self._conn.blocking_read(timeout=IDLE_WAIT)
+                        # The frames of one message follow each other: read on until a
+                        # method is complete (or, after a lone heartbeat, FRAME_WAIT passes).
+                        while not self._conn.blocking_read(timeout=FRAME_WAIT):
+                            pass
                     except TimeoutError:
                         pass
                 if self._heartbeat_every and time.monotonic() - last_beat > self._heartbeat_every:

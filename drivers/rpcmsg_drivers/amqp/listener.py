@@ -78,6 +78,7 @@ class AMQPListener(Listener):
         self._inbox = _sync.new_queue()
         self._stopped = False
         self._temporary = list(temporary)
+        self._prefetch = connector.settings.rabbit_qos_prefetch_count
         self._consumer = ConsumerThread(
             connector,
             queues,
@@ -115,7 +116,10 @@ class AMQPListener(Listener):
             else:
                 channel.basic_reject(tag, requeue=how == "requeue")
 
-        consumer.call_soon(settle)
+        # Acknowledgements ride along with the thread's next wake-up instead of waking it
+        # (which costs the call path a thread switch), unless a prefetch limit makes the
+        # broker wait for them before delivering more.
+        consumer.call_soon(settle, urgent=self._prefetch > 0 or self._stopped)
 
     # -- Listener ----------------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """Publishing: a small pool of connections shared by every sending thread of a transport.
 
-A thread takes a free :class:`~rpcmsg_drivers.amqp.connection.Link` (opening a new one while
-fewer than ``size`` exist, else waiting its turn on one), so threads publish in parallel
-without a global lock. Unconfirmed publishes are a socket write; confirmed ones wait for the
-broker's ack, and with ``mandatory`` a basic.return seen before that ack means no queue took
-the message. A background thread keeps idle connections alive (AMQP heartbeats).
+A thread takes a free :class:`~rpcmsg_drivers.amqp.link.Link` (opening a new one while fewer
+than ``size`` exist, else waiting its turn on one), so threads publish in parallel without a
+global lock. Every publish is a socket write; confirmed ones are tracked until the broker
+acknowledges them (see :mod:`rpcmsg_drivers.amqp.link`), and ``mandatory`` ones wait for it:
+a basic.return seen before the ack means no queue took the message. A background thread keeps
+idle connections alive (AMQP heartbeats) and reads their confirms.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from typing import Any
 
 import amqp
 
-from rpcmsg.exceptions import MessageDeliveryFailure, MessageUndeliverable, MessagingTimeout
-from rpcmsg_drivers.amqp.connection import Connector, Link, remaining
+from rpcmsg.exceptions import (
+    MessageDeliveryFailure,
+    MessageUndeliverable,
+    MessagingTimeout,
+    TransportDriverError,
+)
+from rpcmsg_drivers.amqp.connection import Connector, remaining
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
+from rpcmsg_drivers.amqp.link import CONFIRM_WINDOW, Link, Pending
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
 
 __all__ = ["Publisher"]
@@ -29,6 +36,14 @@ LOG = logging.getLogger(__name__)
 #: How long an unbounded confirmed publish waits for the broker's ack before it reconnects
 #: and publishes again (a stuck broker must not hang the sender).
 CONFIRM_TIMEOUT = 30.0
+_FLUSH_ERRORS: tuple[type[BaseException], ...] = (
+    MessagingTimeout,
+    TransportDriverError,
+    *CHANNEL_ERRORS,
+    *CONNECTION_ERRORS,
+)
+#: How long closing a transport waits for the broker to confirm what it was sent.
+FLUSH_TIMEOUT = 10.0
 
 
 class Publisher:
@@ -76,6 +91,8 @@ class Publisher:
                 if not link.lock.acquire(blocking=False):
                     continue  # in use, hence not idle
                 try:
+                    if link.resend and link.conn is None:
+                        self.flush(link, 0.0)
                     link.keepalive(s.heartbeat_rate)
                 except CONNECTION_ERRORS as exc:
                     LOG.info("Publishing connection lost (%s); reconnecting on next use", exc)
@@ -102,35 +119,37 @@ class Publisher:
     ) -> None:
         """Publish ``message``; with ``queue``, declare it first (once per connection).
 
-        Retries after connection failures as ``retry`` allows (the message may then reach
-        the broker twice: consumers drop duplicates by ``_unique_id``). Raises
-        ``MessageUndeliverable`` (mandatory and unroutable), ``MessagingTimeout`` (past
-        ``deadline``), ``MessageDeliveryFailure`` (nacked) or ``TransportDriverError``.
+        ``confirm``: tracked until the broker acknowledges it, and published again after a
+        connection failure (see :mod:`rpcmsg_drivers.amqp.link`). ``mandatory``: wait for
+        the broker's verdict and raise ``MessageUndeliverable`` when no queue took it.
+        Retries after connection failures as ``retry`` allows. Raises ``MessagingTimeout``
+        (past ``deadline``), ``MessageDeliveryFailure`` (refused) or ``TransportDriverError``.
         """
-        confirm = confirm or mandatory
-        kind = Link.CONFIRM if confirm else Link.PLAIN
+        kind = Link.MANDATORY if mandatory else Link.CONFIRM if confirm else Link.PLAIN
         failures = 0
         redeclared = False
+        tracked = False
         link = self._acquire()
         try:
             while True:
                 try:
                     channel = link.channel(kind, retry=retry, deadline=deadline)
-                    self._declare(link, channel, exchange, queue)
-                    if not confirm:
+                    if kind == Link.CONFIRM and link.resend:
+                        self._resend(link, channel)
+                    if not tracked:
+                        self._declare(link, channel, exchange, queue)
+                        if kind == Link.MANDATORY:
+                            self._publish_mandatory(
+                                link, channel, exchange, routing_key, message, deadline
+                            )
+                            return
                         channel.basic_publish(message, exchange.name, routing_key)
-                        return
-                    link.returned = None
-                    left = remaining(deadline)
-                    channel.basic_publish_confirm(
-                        message,
-                        exchange.name,
-                        routing_key,
-                        mandatory=mandatory,
-                        confirm_timeout=CONFIRM_TIMEOUT if left is None else max(left, 0.001),
-                    )
-                    if link.returned is not None:
-                        raise MessageUndeliverable(None, exchange.name, routing_key, None)
+                        if kind == Link.PLAIN:
+                            return
+                        link.track(Pending(exchange, routing_key, message, queue))
+                        tracked = True
+                    if len(link.unconfirmed) > CONFIRM_WINDOW:
+                        link.wait_confirms(CONFIRM_WINDOW // 2, CONFIRM_TIMEOUT)
                     return
                 except amqp.exceptions.MessageNacked as exc:
                     raise MessageDeliveryFailure(f"RabbitMQ refused the message: {exc}") from exc
@@ -148,10 +167,62 @@ class Publisher:
                     if left is not None and left <= 0:
                         raise MessagingTimeout("Timed out sending to RabbitMQ") from exc
                     if retry is not None and 0 <= retry < failures:
+                        if tracked:
+                            return  # kept for resending when the connection is back
                         raise translate(exc, f"publishing to {exchange.name!r}") from exc
                     LOG.info("Publishing failed (%s); reconnecting", exc)
         finally:
             link.lock.release()
+
+    @staticmethod
+    def _publish_mandatory(
+        link: Link,
+        channel: Any,
+        exchange: Exchange,
+        routing_key: str,
+        message: amqp.Message,
+        deadline: float | None,
+    ) -> None:
+        link.returned = None
+        left = remaining(deadline)
+        channel.basic_publish_confirm(
+            message,
+            exchange.name,
+            routing_key,
+            mandatory=True,
+            confirm_timeout=CONFIRM_TIMEOUT if left is None else max(left, 0.001),
+        )
+        if link.returned is not None:
+            raise MessageUndeliverable(None, exchange.name, routing_key, None)
+
+    def _resend(self, link: Link, channel: Any) -> None:
+        """Publish again what a failed connection (or a nack) left unconfirmed."""
+        LOG.info("Publishing %d unconfirmed message(s) again", len(link.resend))
+        while link.resend:
+            pending = link.resend[0]
+            self._declare(link, channel, pending.exchange, pending.queue)
+            channel.basic_publish(pending.message, pending.exchange.name, pending.routing_key)
+            link.track(pending)
+            link.resend.pop(0)
+
+    def flush(self, link: Link, timeout: float) -> int:
+        """Wait until everything ``link`` published is confirmed (reconnecting and resending
+        as needed) for at most ``timeout`` seconds; returns how many are still unconfirmed.
+        The caller holds ``link.lock``."""
+        deadline = time.monotonic() + timeout
+        while link.unconfirmed or link.resend:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                channel = link.channel(Link.CONFIRM, retry=0, deadline=deadline)
+                if link.resend:
+                    self._resend(link, channel)
+                link.wait_confirms(0, left)
+            except _FLUSH_ERRORS:
+                link.reset()
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        return len(link.unconfirmed) + len(link.resend)
 
     @staticmethod
     def _declare(link: Link, channel: Any, exchange: Exchange, queue: Queue | None) -> None:
@@ -171,6 +242,10 @@ class Publisher:
         for link in links:
             acquired = link.lock.acquire(timeout=1.0)
             try:
+                if acquired and (link.unconfirmed or link.resend):
+                    lost = self.flush(link, FLUSH_TIMEOUT)
+                    if lost:
+                        LOG.error("%d message(s) never confirmed by RabbitMQ were dropped", lost)
                 link.close()
             finally:
                 if acquired:

@@ -1,0 +1,216 @@
+"""The floor: the benchmark workloads as bare py-amqp loops, without rpcmsg.
+
+    python benchmarks/amqp_raw.py [--url amqp://guest:guest@127.0.0.1:5672/] [--quick]
+
+What a Python client can reach on this broker: a server thread consumes requests on its own
+connection (acknowledging each, as rpcmsg does) and publishes each reply to the caller's
+exclusive reply queue through the default exchange; the caller publishes a request and reads
+until its reply arrives. Casts and notifications are published with publisher confirms, one
+at a time (as rpcmsg publishes them), and timed from the first sent to the last consumed.
+JSON bodies are encoded and decoded on both sides, as any RPC library must.
+
+Prints progress to stderr and, as its last stdout line, the figures ``seq_calls_per_s``,
+``p50_ms``, ``p99_ms``, ``threaded_calls_per_s``, ``casts_per_s``, ``notifications_per_s`` and
+``payloads`` (``{"100B"|"10KB"|"1MB": {"calls_per_s", "p50_ms", "p99_ms"}}``), with
+``"driver": "rabbit"``. ``RPCMSG_BENCH_QUICK=1`` (or ``--quick``) uses minimal counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import amqp
+
+SIZES = {"100B": 100, "10KB": 10_000, "1MB": 1_000_000}
+STANDARD = {"seq": 3000, "threaded": 6000, "casts": 6000, "10KB": 1000, "1MB": 40, "seconds": 4.0}
+QUICK = {"seq": 30, "threaded": 40, "casts": 40, "10KB": 10, "1MB": 2, "seconds": 1.0}
+THREADS = 8
+
+
+def connect(url: str) -> amqp.Connection:
+    parts = urlsplit(url)
+    conn = amqp.Connection(
+        host=f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}",
+        userid=unquote(parts.username or "guest"),
+        password=unquote(parts.password or "guest"),
+        virtual_host=unquote(parts.path[1:]) if len(parts.path) > 1 else "/",
+    )
+    conn.connect()
+    return conn
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    rank = max(0, min(len(values) - 1, round(fraction * len(values)) - 1))
+    return values[rank] if values else float("nan")
+
+
+class Server:
+    """Echoes requests to their ``reply_to`` queue; counts casts."""
+
+    def __init__(self, url: str, queue: str) -> None:
+        self.conn = connect(url)
+        self.channel = self.conn.channel()
+        self.channel.queue_declare(queue, auto_delete=True)
+        self.channel.basic_consume(queue, callback=self.on_request)
+        self.casts = 0
+        self.last = 0.0
+        self.stopped = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def on_request(self, message: amqp.Message) -> None:
+        request = json.loads(message.body)
+        self.channel.basic_ack(message.delivery_tag)
+        reply_to = message.properties.get("reply_to")
+        if reply_to:
+            body = json.dumps({"result": request["data"], "_msg_id": request["_msg_id"]})
+            self.channel.basic_publish(amqp.Message(body), "", reply_to)
+        else:
+            self.casts += 1
+            self.last = time.perf_counter()
+
+    def run(self) -> None:
+        while not self.stopped:
+            try:
+                self.conn.drain_events(timeout=0.2)
+            except TimeoutError:
+                pass
+
+    def close(self) -> None:
+        self.stopped = True
+        self.thread.join()
+        self.conn.close()
+
+
+class Client:
+    """One caller: a connection and an exclusive reply queue."""
+
+    def __init__(self, url: str, queue: str) -> None:
+        self.queue = queue
+        self.conn = connect(url)
+        self.channel = self.conn.channel()
+        self.reply_q = f"raw-reply-{uuid.uuid4().hex}"
+        self.channel.queue_declare(self.reply_q, exclusive=True)
+        self.channel.basic_consume(self.reply_q, no_ack=True, callback=self.on_reply)
+        self.reply: Any = None
+
+    def on_reply(self, message: amqp.Message) -> None:
+        self.reply = json.loads(message.body)
+
+    def call(self, data: str) -> Any:
+        msg_id = uuid.uuid4().hex
+        body = json.dumps({"method": "echo", "args": {"data": data}, "data": data, "_msg_id": msg_id})
+        self.reply = None
+        self.channel.basic_publish(amqp.Message(body, reply_to=self.reply_q), "", self.queue)
+        while self.reply is None or self.reply["_msg_id"] != msg_id:
+            self.conn.drain_events(timeout=30)
+        return self.reply["result"]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def sequential(client: Client, size: int, count: int, seconds: float) -> dict[str, float]:
+    data = "x" * size
+    client.call(data)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    while len(latencies) < count and time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        client.call(data)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "calls_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+def threaded(url: str, queue: str, total: int, seconds: float) -> float:
+    clients = [Client(url, queue) for _ in range(THREADS)]
+    done = [0] * THREADS
+    deadline = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        for _ in range(total // THREADS):
+            if time.perf_counter() > deadline:
+                return
+            clients[i].call("x" * 100)
+            done[i] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    for c in clients:
+        c.close()
+    return sum(done) / elapsed
+
+
+def confirmed_stream(url: str, server: Server, exchange: str, key: str, count: int, seconds: float) -> float:
+    conn = connect(url)
+    channel = conn.channel()
+    channel.confirm_select()
+    server.casts = 0
+    body = json.dumps({"method": "sink", "args": {"data": "x" * 100}})
+    start = time.perf_counter()
+    sent = 0
+    while sent < count and time.perf_counter() - start < seconds:
+        channel.basic_publish_confirm(amqp.Message(body, delivery_mode=2), exchange, key)
+        sent += 1
+    deadline = time.perf_counter() + 20
+    while server.casts < sent and time.perf_counter() < deadline:
+        time.sleep(0.001)
+    conn.close()
+    return server.casts / (server.last - start) if server.casts else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    counts = QUICK if args.quick or os.environ.get("RPCMSG_BENCH_QUICK") else STANDARD
+    seconds = float(counts["seconds"])
+    queue = f"raw-bench-{uuid.uuid4().hex[:10]}"
+    server = Server(args.url, queue)
+    client = Client(args.url, queue)
+    figures: dict[str, Any] = {"driver": "rabbit", "payloads": {}}
+    for label, size in SIZES.items():
+        print(f"raw py-amqp: sequential calls {label}", file=sys.stderr)
+        count = int(counts["seq" if label == "100B" else label])
+        figures["payloads"][label] = sequential(client, size, count, seconds)
+    small = figures["payloads"]["100B"]
+    figures.update(seq_calls_per_s=small["calls_per_s"], p50_ms=small["p50_ms"], p99_ms=small["p99_ms"])
+    print("raw py-amqp: calls from 8 threads", file=sys.stderr)
+    figures["threaded_calls_per_s"] = threaded(args.url, queue, int(counts["threaded"]), seconds)
+    print("raw py-amqp: confirmed casts", file=sys.stderr)
+    figures["casts_per_s"] = confirmed_stream(args.url, server, "", queue, int(counts["casts"]), seconds)
+    print("raw py-amqp: confirmed notifications (topic exchange)", file=sys.stderr)
+    exchange = f"raw-bench-{uuid.uuid4().hex[:10]}"
+    server.channel.exchange_declare(exchange, "topic", auto_delete=True)
+    server.channel.queue_bind(queue, exchange, "notifications.info")
+    figures["notifications_per_s"] = confirmed_stream(
+        args.url, server, exchange, "notifications.info", int(counts["casts"]), seconds
+    )
+    client.close()
+    server.close()
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
