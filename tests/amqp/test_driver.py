@@ -224,3 +224,16 @@ def test_compressed_bodies_on_the_wire(rabbit: DriverEnv) -> None:
 pytestmark = pytest.mark.skipif(
     admin.RABBITMQCTL is None and not os.environ.get("CI"), reason="rabbitmqctl not found"
 )
+
+
+def test_casts_in_flight_are_confirmed_before_cleanup_returns(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    endpoint = Echo()
+    rabbit.server(topic, [endpoint])
+    sender = rpcmsg.get_rpc_transport(rabbit.conf(), rabbit.url)
+    client = rabbit.client(topic, transport=sender)
+    for i in range(500):
+        client.cast({}, "record", value=i)
+    sender.cleanup()  # waits for the broker's confirms of what is still in flight
+    assert endpoint.wait_for(lambda seen: len(seen) >= 500)
+    assert sorted(endpoint.seen) == list(range(500))

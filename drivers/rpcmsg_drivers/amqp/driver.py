@@ -23,14 +23,19 @@ header), and compressed bodies are always accepted.
 
 Guarantees:
 
-* Casts, fanout casts and notifications are published with **publisher confirms**: ``send``
-  returns once RabbitMQ took the message, and retries (after reconnecting) until it did, as
-  ``retry`` allows. A retried message may arrive twice; servers drop duplicates by
-  ``_unique_id``.
+* Casts, fanout casts and notifications are published with **publisher confirms**,
+  pipelined: ``send`` returns once the message is written to the broker connection and held
+  until RabbitMQ confirms it; at most 256 messages per connection are in flight (beyond that
+  the sender waits). Messages a failed connection (or a nack) left unconfirmed are published
+  again after reconnecting, and ``cleanup()`` waits (up to 10 s) for outstanding confirms. So
+  nothing is lost to a broker or network failure while the process lives; what a *crashing
+  process* had in flight is lost, as with oslo.messaging. Waiting for each confirm instead
+  would cost a broker round trip per cast, a third of the cast rate. A resent message may
+  arrive twice; servers drop duplicates by ``_unique_id``.
 * Call requests and replies are **not** confirmed (oslo.messaging does not confirm them
-  either): a call has its own timeout, and a confirm round trip would cost a third of its
-  latency. A call with ``TransportOptions(at_least_once=True)`` is published *mandatory* and
-  confirmed, and raises ``MessageUndeliverable`` at once when no queue is bound.
+  either): a call has its own timeout. A call with ``TransportOptions(at_least_once=True)`` is
+  published *mandatory* and waits for its confirm: it raises ``MessageUndeliverable`` at once
+  when no queue is bound.
 * Call requests carry their timeout as AMQP ``expiration``: RabbitMQ drops requests nobody
   took in time. A reply to a caller that is gone is dropped by the broker (its reply queue no
   longer exists) without blocking the server.
@@ -47,9 +52,14 @@ Guarantees:
   publishing connections.
 
 Threads and connections per transport: a pool of publishing connections (at most
-``rpc_conn_pool_size``, opened on demand), one connection and thread for replies (opened on
-the first call), and one connection and thread per listener. py-amqp is used directly on the
-hot path; kombu only provides the compression codecs.
+``rpc_conn_pool_size``, opened on demand, with one heartbeat thread), one connection and
+thread for replies (opened on the first call), and one connection and thread per listener
+(its thread alone reads and writes its connection; acknowledgements are handed to it and go
+out with its next wake-up). py-amqp is used directly on the hot path; kombu only provides the
+compression codecs.
+
+Capabilities are declared statically: ``durable`` holds only with ``amqp_durable_queues`` or
+``rabbit_quorum_queue`` set (a class attribute cannot depend on configuration).
 """
 
 from __future__ import annotations
