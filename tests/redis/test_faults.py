@@ -296,3 +296,23 @@ def test_exchanges_databases_and_vhosts_isolate(renv: RedisEnv) -> None:
     other = renv.client(topic, timeout=WAIT, transport_options=mandatory)
     with pytest.raises(rpcmsg.MessageUndeliverable):
         other.prepare(exchange=renv.unique("exchange")).call({}, "echo", value="out")
+
+
+def test_cleanup_wakes_the_blocked_reader_at_once(renv: RedisEnv) -> None:
+    """``stop`` ends the reader's blocking read with ``CLIENT UNBLOCK`` rather than waiting
+    for it to time out (half the socket timeout), also when acks ride on that read."""
+    renv.with_options(socket_timeout=10)  # the read would block for 5 s
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    listener = driver.listen(target)
+    driver.send(target, b'{"n": 6}')
+    incoming = listener.poll(WAIT)
+    assert incoming is not None
+    incoming.ack()  # written with the reader's next read, which is now blocked
+    assert listener.poll(0.2) is None
+    started = time.monotonic()
+    listener.cleanup()
+    assert time.monotonic() - started < 2.0
+    stream = driver.keys().topic(topic)
+    assert renv.raw.xpending(stream, "rpc")["pending"] == 0  # the ack was written

@@ -134,7 +134,7 @@ class RedisListener(Listener):
 
     def open(self) -> RedisListener:
         """Declare the streams and start reading; raises ``TransportDriverError``."""
-        client = self._factory.dedicated(self.consumer, single=True)
+        client = self._factory.dedicated(self.consumer)
         try:
             self._setup(client)
             self._beat(client)
@@ -273,7 +273,7 @@ class RedisListener(Listener):
         while not self._stopped:
             try:
                 if client is None:
-                    client = self._factory.dedicated(self.consumer, single=True)
+                    client = self._factory.dedicated(self.consumer)
                     self._setup(client)
                     self._client = client
                     self._recover(client)
