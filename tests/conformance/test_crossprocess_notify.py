@@ -33,6 +33,16 @@ def _python(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def _expect_line(child: subprocess.Popen[str], expected: str) -> None:
+    """Read the child's next line; on anything else, fail showing what the child said."""
+    assert child.stdout is not None
+    line = child.stdout.readline().strip()
+    if line != expected:
+        child.kill()
+        out, err = child.communicate(timeout=WAIT)
+        pytest.fail(f"expected {expected!r} from the child, got {line!r}\n{out}\n{err}")
+
+
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
@@ -70,11 +80,10 @@ def test_a_killed_listener_process_loses_nothing(
     topic = env.unique()
     child = _python("tests.helpers.notify_listener", env.url, env.exchange, topic)
     processes.append(child)
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "READY"
+    _expect_line(child, "READY")
 
     notifier(env, [topic]).info({}, "xproc.crash", {"n": "survivor"})
-    assert child.stdout.readline().strip() == 'TAKEN {"n": "survivor"}'
+    _expect_line(child, 'TAKEN {"n": "survivor"}')
     child.kill()  # dies mid-handling: the message was never acknowledged
     child.wait(WAIT)
     rec = Recorder()
