@@ -141,7 +141,7 @@ def test_every_configured_topic_gets_a_copy(env: DriverEnv) -> None:
     on_first, on_second, on_both = Recorder(), Recorder(), Recorder()
     listen(env, [first], [on_first])
     listen(env, [second], [on_second])
-    listen(env, [first, second], [on_both], pool="both")
+    listen(env, [first, second], [on_both], pool=env.unique("both"))
     notifier(env, [first, second]).info({}, "multi", {"n": 1})
     assert on_first.wait_for(1)[0]["payload"] == {"n": 1}
     assert on_second.wait_for(1)[0]["payload"] == {"n": 1}
@@ -198,9 +198,10 @@ def test_pools_share_within_and_copy_between(env: DriverEnv) -> None:
     topic = env.unique()
     default, pool_a1, pool_a2, pool_b = Recorder(), Recorder(), Recorder(), Recorder()
     listen(env, [topic], [default])
-    listen(env, [topic], [pool_a1], pool="a")
-    listen(env, [topic], [pool_a2], pool="a")
-    listen(env, [topic], [pool_b], pool="b")
+    pool_a = env.unique("pool-a")  # pool queues may be named by the pool alone: keep unique
+    listen(env, [topic], [pool_a1], pool=pool_a)
+    listen(env, [topic], [pool_a2], pool=pool_a)
+    listen(env, [topic], [pool_b], pool=env.unique("pool-b"))
     n = notifier(env, [topic])
     count = 12
     for i in range(count):
