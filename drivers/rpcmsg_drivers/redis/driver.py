@@ -72,6 +72,7 @@ from rpcmsg.exceptions import MessageUndeliverable
 from rpcmsg.target import Target
 from rpcmsg.transport import TransportURL
 from rpcmsg_drivers.redis import options
+from rpcmsg_drivers.redis.calls import frame_call
 from rpcmsg_drivers.redis.connection import ClientFactory, parse_url
 from rpcmsg_drivers.redis.keys import GROUP, Keys
 from rpcmsg_drivers.redis.listener import RedisListener, Route
@@ -140,9 +141,21 @@ class RedisDriver(Driver):
                 retry,
                 f"sending a fanout cast to {topic}",
             )
+        elif expiration is not None:
+            stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
+            calls = keys.server_calls(topic, target.server) if target.server else keys.calls(topic)
+            ttl = max(1, int(expiration * 1000))
+            value = frame_call(body, content_type, str(_now_ms() + ttl))
+            delivered = self._factory.run(
+                lambda c: self._scripts.call(
+                    keys=[stream, calls], args=[maxlen, value, ttl], client=c
+                ),
+                retry,
+                f"sending a call to {calls}",
+            )
         else:
             stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
-            expires = "" if expiration is None else str(_now_ms() + int(expiration * 1000))
+            expires = ""
             delivered = self._factory.run(
                 lambda c: self._scripts.send(
                     keys=[stream], args=[maxlen, body, content_type, expires], client=c
@@ -166,6 +179,7 @@ class RedisDriver(Driver):
             transient=[fanout],
             routes=[Route(keys.fanout_routes(topic), fanout, owned=True)],
             route_ttl=self.settings.transient_queues_ttl,
+            calls=[keys.server_calls(topic, target.server or ""), keys.calls(topic)],
         )
         return listener.open()
 

@@ -5,6 +5,8 @@ name rather than a database number)::
 
     P:q:<topic>                 stream   shared requests of a topic (consumer group "rpc")
     P:q:<topic>.<server>        stream   requests for one server
+    P:c:<topic>                 list     call requests of a topic (see calls.py)
+    P:c:<topic>.<server>        list     call requests for one server
     P:fanout:<topic>            zset     fanout streams of live listeners -> expiry (ms)
     P:f:<topic>:<id>            stream   one listener's fanout copies
     P:n:<topic>.<priority>      stream   notifications for listeners without a pool
@@ -12,9 +14,10 @@ name rather than a database number)::
     P:p:<pool>                  stream   notifications for one pool
     P:reply:<id>                list     replies to one transport's calls
 
-Every stream has exactly one consumer group, so a message acknowledged by its group can be
-deleted at once. Two deployments differ in their exchange, virtual host or database, and so
-never share a key.
+A topic's stream exists from the first time a server listened on it; it is also the mark
+that lets call requests into the topic's lists. Every stream has exactly one consumer group,
+so a message acknowledged by its group can be deleted at once. Two deployments differ in
+their exchange, virtual host or database, and so never share a key.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ class Keys:
 
     def server(self, topic: str, server: str) -> str:
         return f"{self.prefix}:q:{topic}.{server}"
+
+    def calls(self, topic: str) -> str:
+        return f"{self.prefix}:c:{topic}"
+
+    def server_calls(self, topic: str, server: str) -> str:
+        return f"{self.prefix}:c:{topic}.{server}"
 
     def fanout_routes(self, topic: str) -> str:
         return f"{self.prefix}:fanout:{topic}"

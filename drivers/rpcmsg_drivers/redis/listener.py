@@ -29,6 +29,7 @@ from typing import Any
 import redis
 
 from rpcmsg.driver.base import IncomingMessage, Listener
+from rpcmsg_drivers.redis.calls import CallReader, unframe_call
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, translate
 from rpcmsg_drivers.redis.keys import GROUP
@@ -65,6 +66,8 @@ class Entry:
     content_type: str
     expires: str
     redelivered: bool
+    #: A call request popped from a list rather than read from a stream.
+    listed: bool = False
 
     def expired(self) -> bool:
         return bool(self.expires) and int(self.expires) < time.time() * 1000
@@ -106,6 +109,7 @@ class RedisListener(Listener):
         transient: Sequence[str] = (),
         routes: Sequence[Route] = (),
         route_ttl: float = 0.0,
+        calls: Sequence[str] = (),
     ) -> None:
         self._factory = factory
         settings = factory.settings
@@ -129,6 +133,8 @@ class RedisListener(Listener):
         self._client: redis.Redis | None = None
         self._client_id: int | None = None
         self._thread: threading.Thread | None = None
+        self._popped = 0
+        self._calls = CallReader(factory, calls, self, f"{self.consumer}:calls") if calls else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -146,6 +152,8 @@ class RedisListener(Listener):
             target=self._run, name=f"rpcmsg-redis-listener-{self.consumer}", daemon=True
         )
         self._thread.start()
+        if self._calls is not None:
+            self._calls.start()
         return self
 
     def poll(self, timeout: float | None = None) -> IncomingMessage | None:
@@ -180,12 +188,15 @@ class RedisListener(Listener):
 
     def cleanup(self) -> None:
         self.stop()
-        thread = self._thread
+        threads = [t for t in (self._thread, self._calls and self._calls.thread) if t]
         deadline = time.monotonic() + self._factory.settings.socket_timeout
-        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
-            thread.join(0.05)
+        while time.monotonic() < deadline:
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(0.05)
             self._unblock()
-        reader_gone = thread is None or not thread.is_alive()
+        reader_gone = not any(t.is_alive() for t in threads)
         with self._cond:
             leftovers = list(self._known.values())
             self._known.clear()
@@ -193,7 +204,7 @@ class RedisListener(Listener):
             settlements, self._acks = self._acks, []
         settlements += [
             _settlement(entry, requeue=True)
-            for entry in leftovers
+            for entry in reversed(leftovers)  # calls go back to the head of their list
             if entry.stream not in self._owned
         ]
         try:
@@ -230,6 +241,8 @@ class RedisListener(Listener):
         pipe.execute(raise_on_error=False)
 
     def _unblock(self) -> None:
+        if self._calls is not None:
+            self._calls.unblock()
         client_id = self._client_id
         if client_id is None:
             return
@@ -245,7 +258,8 @@ class RedisListener(Listener):
             if self._known.pop((entry.stream, entry.entry_id), None) is None:
                 return  # settled already, or given back by cleanup
             if not requeue:
-                self._acks.append(_settlement(entry, requeue=False))
+                if not entry.listed:
+                    self._acks.append(_settlement(entry, requeue=False))
                 return
         settlement = [_settlement(entry, requeue=True)]
         maxlen = self._factory.settings.stream_max_length
@@ -366,8 +380,9 @@ class RedisListener(Listener):
         self._refresh(client)
         with self._cond:
             held: dict[str, list[int | bytes | str | memoryview]] = {}
-            for stream, entry_id in self._known:
-                held.setdefault(stream, []).append(entry_id)
+            for (stream, entry_id), entry in self._known.items():
+                if not entry.listed:
+                    held.setdefault(stream, []).append(entry_id)
         if held:
             pipe = client.pipeline(transaction=False)
             for stream, ids in held.items():
@@ -408,6 +423,29 @@ class RedisListener(Listener):
             if claimed:
                 LOG.info("Claimed %d messages of %s idle too long", len(claimed), stream)
                 self._deliver(client, [[stream, claimed]], redelivered=True)
+
+    # -- what the call reader sees (CallSink) -------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def halt(self) -> threading.Event:
+        return self._halt
+
+    def wait_for_room(self, timeout: float) -> int:
+        return self._wait_for_room(timeout)
+
+    def deliver_calls(self, key: str, values: list[bytes]) -> None:
+        with self._cond:
+            for value in values:
+                body, content_type, expires = unframe_call(value)
+                self._popped += 1
+                entry = Entry(key, f"call-{self._popped}", body, content_type, expires, False, True)
+                self._known[(key, entry.entry_id)] = entry
+                self._buffer.append(entry)
+            self._cond.notify_all()
 
     def _room(self) -> int:
         with self._cond:
@@ -454,7 +492,13 @@ def _settlement(entry: Entry, requeue: bool) -> Settlement:
     if not requeue:
         return Settlement(entry.stream, entry.entry_id)
     return Settlement(
-        entry.stream, entry.entry_id, True, entry.body, entry.content_type, entry.expires
+        entry.stream,
+        entry.entry_id,
+        True,
+        entry.body,
+        entry.content_type,
+        entry.expires,
+        entry.listed,
     )
 
 

@@ -26,6 +26,19 @@ end
 return 1
 """
 
+#: KEYS: stream marking the topic as served, call list. ARGV: maxlen, value, ttl ms.
+#: Pushes a call request if a server declared the topic; the list lives as long as the
+#: longest timeout of the requests in it and keeps at most maxlen of them.
+CALL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
 #: KEYS: routes zset. ARGV: now ms, maxlen, body, content type.
 #: Adds a copy to every stream whose route has not expired; forgets expired routes.
 FANOUT = """
@@ -75,6 +88,7 @@ class Scripts:
 
     def __init__(self, client: redis.Redis) -> None:
         self.send: Any = client.register_script(SEND)
+        self.call: Any = client.register_script(CALL)
         self.fanout: Any = client.register_script(FANOUT)
         self.notify: Any = client.register_script(NOTIFY)
         self.reply: Any = client.register_script(REPLY)

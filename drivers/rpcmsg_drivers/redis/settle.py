@@ -2,7 +2,9 @@
 
 An ack is ``XACK`` + ``XDEL``: each stream has a single group, so an acknowledged entry is
 garbage. A requeue adds a copy marked redelivered (field ``r``) at the end of the stream and
-acknowledges the original, in one transaction.
+acknowledges the original, in one transaction. A call request taken from a list
+(:mod:`rpcmsg_drivers.redis.calls`) has nothing to acknowledge; giving it back pushes it
+onto the head of its list again.
 
 ``IncomingMessage.ack`` must never block, and on the call path a round trip of its own would
 cost as much as the request itself. So a listener collects acks and its reader writes them in
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rpcmsg_drivers.redis.calls import frame_call
 from rpcmsg_drivers.redis.keys import GROUP
 
 __all__ = ["Settlement", "queue_settlements"]
@@ -31,11 +34,16 @@ class Settlement:
     body: bytes = b""
     content_type: str = ""
     expires: str = ""
+    listed: bool = False
 
 
 def queue_settlements(pipe: Any, settlements: list[Settlement], maxlen: int) -> None:
     """Add the commands writing ``settlements`` to the redis-py pipeline ``pipe``."""
     for item in settlements:
+        if item.listed:
+            if item.requeue:
+                pipe.lpush(item.stream, frame_call(item.body, item.content_type, item.expires))
+            continue
         if item.requeue:
             fields: dict[str, bytes | str] = {"b": item.body, "c": item.content_type, "r": "1"}
             if item.expires:
