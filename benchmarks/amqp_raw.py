@@ -107,7 +107,9 @@ class Client:
 
     def call(self, data: str) -> Any:
         msg_id = uuid.uuid4().hex
-        body = json.dumps({"method": "echo", "args": {"data": data}, "data": data, "_msg_id": msg_id})
+        body = json.dumps(
+            {"method": "echo", "args": {"data": data}, "data": data, "_msg_id": msg_id}
+        )
         self.reply = None
         self.channel.basic_publish(amqp.Message(body, reply_to=self.reply_q), "", self.queue)
         while self.reply is None or self.reply["_msg_id"] != msg_id:
@@ -160,7 +162,9 @@ def threaded(url: str, queue: str, total: int, seconds: float) -> float:
     return sum(done) / elapsed
 
 
-def confirmed_stream(url: str, server: Server, exchange: str, key: str, count: int, seconds: float) -> float:
+def confirmed_stream(
+    url: str, server: Server, exchange: str, key: str, count: int, seconds: float
+) -> float:
     conn = connect(url)
     channel = conn.channel()
     channel.confirm_select()
@@ -194,18 +198,24 @@ def main(argv: list[str] | None = None) -> int:
         count = int(counts["seq" if label == "100B" else label])
         figures["payloads"][label] = sequential(client, size, count, seconds)
     small = figures["payloads"]["100B"]
-    figures.update(seq_calls_per_s=small["calls_per_s"], p50_ms=small["p50_ms"], p99_ms=small["p99_ms"])
+    figures.update(
+        seq_calls_per_s=small["calls_per_s"], p50_ms=small["p50_ms"], p99_ms=small["p99_ms"]
+    )
     print("raw py-amqp: calls from 8 threads", file=sys.stderr)
     figures["threaded_calls_per_s"] = threaded(args.url, queue, int(counts["threaded"]), seconds)
     print("raw py-amqp: confirmed casts", file=sys.stderr)
-    figures["casts_per_s"] = confirmed_stream(args.url, server, "", queue, int(counts["casts"]), seconds)
+    figures["casts_per_s"] = confirmed_stream(
+        args.url, server, "", queue, int(counts["casts"]), seconds
+    )
     print("raw py-amqp: confirmed notifications (topic exchange)", file=sys.stderr)
     exchange = f"raw-bench-{uuid.uuid4().hex[:10]}"
-    server.channel.exchange_declare(exchange, "topic", auto_delete=True)
-    server.channel.queue_bind(queue, exchange, "notifications.info")
+    admin = connect(args.url)  # the server's connection belongs to its thread
+    admin.channel().exchange_declare(exchange, "topic", auto_delete=True)
+    admin.channel().queue_bind(queue, exchange, "notifications.info")
     figures["notifications_per_s"] = confirmed_stream(
         args.url, server, exchange, "notifications.info", int(counts["casts"]), seconds
     )
+    admin.close()
     client.close()
     server.close()
     print(json.dumps(figures))

@@ -1,6 +1,6 @@
 """The benchmark workloads through oslo.messaging, for the side-by-side comparison.
 
-    $RPCMSG_OSLO_PYTHON benchmarks/oslo_bench.py [--url rabbit://guest:guest@127.0.0.1:5672/] [--quick]
+    $RPCMSG_OSLO_PYTHON benchmarks/oslo_bench.py [--url rabbit://HOST:5672/] [--quick]
 
 Run it with the python of oslo.messaging's own virtualenv (rpcmsg and oslo.messaging define
 the same configuration options, so they never share a process). The workloads mirror
