@@ -277,15 +277,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drivers", default="fake,rabbit,redis", help="rpcmsg drivers to run")
     parser.add_argument("--no-oslo", action="store_true", help="skip oslo.messaging")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw broker loops")
-    parser.add_argument("--out", default=str(HERE / "results"), help="directory for latest.*")
+    parser.add_argument(
+        "--out",
+        help="directory for latest.* (default: benchmarks/results for a full run, "
+        "benchmarks/results/partial for a quick or partial one)",
+    )
     parser.add_argument("--update-readme", action="store_true", help="paste the table in README")
     args = parser.parse_args(argv)
     drivers = [d.strip() for d in args.drivers.split(",") if d.strip()]
     unknown = [d for d in drivers if d not in URLS]
     if unknown:
         parser.error(f"unknown driver(s) {', '.join(unknown)}: choose among {', '.join(URLS)}")
+    full = set(drivers) == set(URLS) and not (args.quick or args.no_oslo or args.no_raw)
+    if args.update_readme and not full:
+        parser.error("--update-readme needs a full run: every driver, oslo and raw, no --quick")
     data = collect(drivers, args.quick, not args.no_oslo, not args.no_raw)
-    out = Path(args.out)
+    # Only a full run replaces the figures the README shows.
+    out = Path(args.out) if args.out else HERE / "results" / ("" if full else "partial")
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(data, indent=2) + "\n")
     text = markdown(data)

@@ -57,8 +57,8 @@ _EPILOG = (
 
 
 def _add_rpc_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("topic")
-    p.add_argument("method")
+    p.add_argument("topic", help="the topic its servers listen on")
+    p.add_argument("method", help="the method to run")
     p.add_argument("params", nargs="*", metavar="key=value", help="method arguments")
     p.add_argument("--json", dest="json_args", metavar="OBJECT", help="arguments as a JSON object")
     p.add_argument("--context", metavar="OBJECT", help="request context as a JSON object")
@@ -94,16 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fanout", action="store_true", help="to every server of the topic")
 
     p = sub.add_parser("notify", help="publish one notification")
-    p.add_argument("topic")
+    p.add_argument("topic", help="notification topic (published to TOPIC.PRIORITY)")
     p.add_argument("priority", help="audit, debug, info, warn, error, critical or sample")
-    p.add_argument("event_type")
-    p.add_argument("payload", metavar="PAYLOAD_JSON")
+    p.add_argument("event_type", help="e.g. compute.instance.create.end")
+    p.add_argument("payload", metavar="PAYLOAD_JSON", help="the payload, any JSON value")
     p.add_argument("--publisher-id", default="rpcmsg-cli")
     p.add_argument("--context", metavar="OBJECT", help="context as a JSON object")
     p.add_argument("--retry", type=int, default=1, help="send retries (default 1; -1: forever)")
 
     p = sub.add_parser("listen", help="print notifications as they arrive, until Ctrl-C")
-    p.add_argument("topic")
+    p.add_argument("topic", help="notification topic (listens to TOPIC.PRIORITY)")
     p.add_argument("--priority", action="append", help="only this priority (repeatable)")
     p.add_argument("--pool", help="listener pool: share the messages with its other members")
     p.add_argument("--event-type", metavar="REGEX", help="only event types matching REGEX")
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="exit after N notifications")
 
     p = sub.add_parser("ping", help="check that a server is alive and time the round trip")
-    p.add_argument("topic")
+    p.add_argument("topic", help="the topic its servers listen on")
     p.add_argument("--server", help="ping this server of the topic")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
     p.add_argument("--count", type=int, default=1, help="number of pings (default 1)")

@@ -58,3 +58,27 @@ def test_readme_keeps_the_set_up_commands() -> None:
     for marker in ("<!-- demo-command -->", "<!-- test-command -->"):
         assert README.count(marker) == 1
     assert "python samples/hello.py" in README.split("<!-- demo-command -->", 1)[1][:200]
+
+
+def test_cli_reference_is_current() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    generated_with = re.search(r"with Python (\d+\.\d+)", text)
+    assert generated_with, "docs/cli.md lost its header"
+    # argparse's layout changes between Python versions: compare text only on the same one.
+    if generated_with.group(1) == f"{sys.version_info[0]}.{sys.version_info[1]}":
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "docs" / "generate_cli.py"), "--check"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    import argparse
+
+    from rpcmsg.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        section = text.split(f"### `rpcmsg {name}`", 1)[1].split("\n### ", 1)[0]
+        for action in command._actions:
+            for option in action.option_strings:
+                assert option in section, (name, option)
