@@ -53,8 +53,9 @@ def transport(env: DriverEnv, url: str) -> rpcmsg.Transport:
     return t
 
 
-def test_fails_over_to_the_next_host(rabbit: DriverEnv) -> None:
-    url = f"rabbit://{DEAD},{LIVE}/"
+@pytest.mark.parametrize("strategy", ["round-robin", "shuffle"])
+def test_fails_over_to_the_next_host(rabbit: DriverEnv, strategy: str) -> None:
+    url = f"rabbit://{DEAD},{LIVE},{DEAD}/?kombu_failover_strategy={strategy}"
     topic = rabbit.unique()
     rabbit.server(topic, [Echo()], transport=transport(rabbit, url))
     client = rabbit.client(topic, timeout=WAIT, transport=transport(rabbit, url))
@@ -237,3 +238,19 @@ def test_casts_in_flight_are_confirmed_before_cleanup_returns(rabbit: DriverEnv)
     sender.cleanup()  # waits for the broker's confirms of what is still in flight
     assert endpoint.wait_for(lambda seen: len(seen) >= 500)
     assert sorted(endpoint.seen) == list(range(500))
+
+
+def test_prefetch_limit_still_lets_every_cast_through(rabbit: DriverEnv) -> None:
+    """With rabbit_qos_prefetch_count the broker waits for acknowledgements before it
+    delivers more: they must go out promptly, not with the consumer's next idle wake-up."""
+    url = f"{rabbit.url}?rabbit_qos_prefetch_count=1"
+    topic = rabbit.unique()
+    endpoint = Echo()
+    rabbit.server(topic, [endpoint], transport=transport(rabbit, url))
+    client = rabbit.client(topic)
+    started = time.monotonic()
+    for i in range(50):
+        client.cast({}, "record", value=i)
+    assert endpoint.wait_for(lambda seen: len(seen) >= 50)
+    assert sorted(endpoint.seen) == list(range(50))
+    assert time.monotonic() - started < 5
