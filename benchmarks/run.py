@@ -236,7 +236,8 @@ def collect(drivers: list[str], quick: bool, oslo: bool, raw: bool) -> dict[str,
 def markdown(data: dict[str, Any]) -> str:
     m = data["machine"]
     head = [
-        f"Measured {data['date']} on {m['cpu']}, {m['cores']} cores, {m['os']}, {m['python']}"
+        f"Measured {data['date']} on {m['cpu']}, {m['cores']} cores, {m['os']}, {m['python']}, "
+        f"load average {m.get('load_1min')} at the start"
         + (" (quick smoke run: counts too small to mean much)" if data["quick"] else "")
         + ". One process per row; client and server in that process; brokers on localhost.",
         "",

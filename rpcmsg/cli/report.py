@@ -28,7 +28,7 @@ HEADINGS = {
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, core count, OS and Python of this machine."""
+    """CPU model, core count, load average (1 min), OS and Python of this machine."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -38,9 +38,14 @@ def machine() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    try:
+        load = round(os.getloadavg()[0], 2)  # other work on the machine skews the figures
+    except OSError:
+        load = None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "load_1min": load,
         "os": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
     }
