@@ -259,6 +259,7 @@ def markdown(data: dict[str, Any]) -> str:
         tail += [f"- {name}: {why}" for name, why in data["skipped"].items()]
     return (
         "\n".join(head)
+        + "\n"
         + report.markdown(data["rows"], data["ratios"])
         + "\n".join(tail).rstrip()
         + "\n"
