@@ -154,3 +154,40 @@ def test_console_script_listen_until_interrupted(real_env: DriverEnv) -> None:
             proc.wait()
     assert proc.returncode == 130
     assert "Traceback" not in err
+
+
+def test_console_script_listen_in_a_pool_gets_its_own_copy(real_env: DriverEnv) -> None:
+    import rpcmsg
+
+    topic = real_env.unique("cli-pool")
+    default = Collector()
+    listener = rpcmsg.get_notification_listener(
+        real_env.notification_transport(), [rpcmsg.Target(topic=topic)], [default]
+    )
+    listener.start()
+    real_env.track(listener)
+    env = {k: v for k, v in os.environ.items() if k != "RPCMSG_TRANSPORT_URL"}
+    proc = subprocess.Popen(
+        [
+            SCRIPT, "--url", real_env.url, "--exchange", real_env.exchange, "listen", topic,
+            "--pool", f"{topic}-auditors", "--json", "--count", "1",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        # A pool gets what is published once it subscribed: listen says when that is.
+        assert proc.stderr.readline().startswith(f"listening on {topic}.audit")
+        notifier = rpcmsg.Notifier(
+            real_env.notification_transport(), publisher_id="test", driver="messagingv2",
+            topics=[topic], raise_on_failure=True,
+        )  # fmt: skip
+        notifier.info({}, "pooled.event", {"n": 1})
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["event_type"] == "pooled.event"
+    assert default.got.wait(15) and default.seen == [("pooled.event", {"n": 1})]
