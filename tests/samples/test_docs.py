@@ -82,3 +82,11 @@ def test_cli_reference_is_current() -> None:
         for action in command._actions:
             for option in action.option_strings:
                 assert option in section, (name, option)
+
+
+def test_relative_links_lead_somewhere() -> None:
+    documents = [ROOT / "README.md", ROOT / "benchmarks" / "README.md"]
+    documents += sorted((ROOT / "docs").glob("*.md"))
+    for document in documents:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", document.read_text()):
+            assert (document.parent / target).exists(), f"{document.name} links to {target}"
