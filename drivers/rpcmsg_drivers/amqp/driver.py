@@ -42,8 +42,11 @@ Guarantees:
 * With ``amqp_durable_queues`` (or ``rabbit_quorum_queue``), topic exchanges and queues are
   durable and messages persistent: confirmed casts survive a broker restart. Consumers
   acknowledge a cast only after it was handled, so a cast held by a server that dies is
-  delivered to another (at least once). Reply and fanout queues are transient and expire
-  after ``rabbit_transient_queues_ttl`` seconds unused; they are deleted on cleanup.
+  delivered to another (at least once). Acknowledgements go out with the consumer thread's
+  next wake-up (at once with ``rabbit_qos_prefetch_count`` set, else within a second): a
+  server process killed in that second has casts it already handled delivered again.
+* Reply and fanout queues are transient and expire after ``rabbit_transient_queues_ttl``
+  seconds unused; they are deleted on cleanup.
 * Connections lost are reopened (failing over between hosts, with backoff); listeners and
   the reply consumer declare their queues and consume again. A call whose broker stays
   unreachable raises ``MessagingTimeout`` at its timeout, never hangs.
