@@ -105,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("listen", help="print notifications as they arrive, until Ctrl-C")
     p.add_argument("topic", help="notification topic (listens to TOPIC.PRIORITY)")
     p.add_argument("--priority", action="append", help="only this priority (repeatable)")
-    p.add_argument("--pool", help="listener pool: share the messages with its other members")
+    p.add_argument(
+        "--pool",
+        help="listen in this pool: it gets its own copy of each notification, shared with the "
+        "pool's other members. Without it, listen competes with the services' own listeners "
+        "and takes their notifications from them",
+    )
     p.add_argument("--event-type", metavar="REGEX", help="only event types matching REGEX")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--count", type=int, help="exit after N notifications")

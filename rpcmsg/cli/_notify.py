@@ -10,6 +10,7 @@ import threading
 from typing import Any, TextIO
 
 from rpcmsg.cli._common import EXIT_OK, CLIError, Session, parse_json_object
+from rpcmsg.notify.dispatcher import NotificationResult
 from rpcmsg.target import Target
 
 __all__ = ["PRIORITIES", "listen", "notify"]
@@ -66,15 +67,16 @@ class _Tail:
     def _make_handler(self, priority: str) -> Any:
         def handler(
             ctxt: Any, publisher_id: str, event_type: str, payload: Any, metadata: Any
-        ) -> None:
-            self._show(priority, ctxt, publisher_id, event_type, payload, metadata)
+        ) -> str | None:
+            return self._show(priority, ctxt, publisher_id, event_type, payload, metadata)
 
         return handler
 
     def _show(
         self, priority: str, ctxt: Any, publisher_id: str, event_type: str, payload: Any,
         metadata: Any,
-    ) -> None:  # fmt: skip
+    ) -> str | None:  # fmt: skip
+        """Print one line; past ``--count``, give the message back for the next consumer."""
         meta = metadata if isinstance(metadata, dict) else {}
         if self._as_json:
             line = json.dumps(
@@ -96,16 +98,22 @@ class _Tail:
             )
         with self._lock:
             if self.done.is_set():
-                return
+                return NotificationResult.REQUEUE
             print(line, file=self._out, flush=True)
             if self._left is not None:
                 self._left -= 1
                 if self._left <= 0:
                     self.done.set()
+        return None
 
 
 def listen(session: Session, args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Print notifications of ``TOPIC`` until interrupted (or ``--count`` of them)."""
+    """Print notifications of ``TOPIC`` until interrupted (or ``--count`` of them).
+
+    Without ``--pool`` the command is one more consumer of the topic's default queue: it takes
+    its share of the notifications *from* the services listening there (and acknowledges the
+    ones ``--event-type`` filters out). ``--pool NAME`` gets a copy of its own instead.
+    """
     from rpcmsg.notify import NotificationFilter, get_notification_listener
 
     priorities = sorted({_priority(p) for p in args.priority or PRIORITIES}, key=PRIORITIES.index)
@@ -117,7 +125,11 @@ def listen(session: Session, args: argparse.Namespace, out: TextIO | None = None
             raise CLIError(f"--event-type {args.event_type!r} is not a valid regex: {exc}") from exc
         tail.filter_rule = NotificationFilter(event_type=args.event_type)  # type: ignore[attr-defined]
     listener = get_notification_listener(
-        session.notification_transport(), [Target(topic=args.topic)], [tail], pool=args.pool
+        session.notification_transport(),
+        [Target(topic=args.topic)],
+        [tail],
+        pool=args.pool,
+        allow_requeue=True,
     )
     listener.start()
     exchange = session.conf.control_exchange

@@ -261,3 +261,17 @@ def test_drivers_lists_entry_points(capsys: Any) -> None:
     assert main(["drivers"]) == 0
     text = capsys.readouterr().out
     assert "Transport drivers" in text and "rpcmsg_drivers.fake:FakeDriver" in text
+
+
+def test_listen_count_leaves_the_rest_for_the_next_consumer(rpcmsg_url: str, capsys: Any) -> None:
+    for n in range(4):
+        assert run(rpcmsg_url, "notify", "queue", "info", "e", f'{{"n": {n}}}') == 0
+    seen = []
+    for count in ("1", "3"):
+        thread, codes = _listen_in_thread(rpcmsg_url, "queue", "--json", "--count", count)
+        thread.join(10)
+        assert not thread.is_alive() and codes == [0]
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == int(count)
+        seen += [json.loads(line)["payload"]["n"] for line in lines]
+    assert sorted(seen) == [0, 1, 2, 3]
