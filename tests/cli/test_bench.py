@@ -6,6 +6,7 @@ the harness working: every workload produces its figure, the table and the plot 
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -90,3 +91,26 @@ def test_benchmark_harness_smoke_run(tmp_path: Path) -> None:
     assert text == proc.stdout
     assert "| rpcmsg fake | ceiling (SimpleQueue + pool) | calls/s (seq) |" in text
     assert f"{data['machine']['cores']} cores" in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_and_in_a_log() -> None:
+    from rpcmsg.cli._bench import ProgressBar
+
+    tty = _Terminal()
+    bar = ProgressBar("rpcmsg fake", tty, width=10)
+    bar("casts", 5, 10)
+    assert tty.getvalue().startswith("\rrpcmsg fake casts              [#####.....] 5/10")
+    bar.finish()
+    assert tty.getvalue().endswith("\r")
+
+    log = io.StringIO()
+    bar = ProgressBar("rpcmsg fake", log)
+    for done in (1, 2, 3):
+        bar("casts", done, 3)
+    bar("notifications", 1, 3)
+    assert log.getvalue() == "rpcmsg fake casts\nrpcmsg fake notifications\n"
