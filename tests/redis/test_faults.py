@@ -147,13 +147,18 @@ def test_live_consumer_keeps_a_long_task(renv: RedisEnv) -> None:
         worker.cleanup()
 
 
-def test_unsettled_messages_return_to_the_queue_on_cleanup(renv: RedisEnv) -> None:
+@pytest.mark.parametrize("expiration", [None, 30.0], ids=["cast-stream", "call-list"])
+def test_unsettled_messages_return_to_the_queue_on_cleanup(
+    renv: RedisEnv, expiration: float | None
+) -> None:
     topic = renv.unique()
     target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
     driver = renv.driver()
     first = driver.listen(target)
     for n in range(3):
-        driver.send(target(server=None), f'{{"n": {n}}}'.encode())
+        driver.send(target(server=None), f'{{"n": {n}}}'.encode(), expiration=expiration)
+    # All three are read ahead into the listener's buffer before two are polled.
+    assert wait_for(lambda: len(first._known) == 3)  # type: ignore[attr-defined]
     taken = [first.poll(WAIT) for _ in range(2)]
     assert all(taken)
     taken[0].ack()  # type: ignore[union-attr]
@@ -318,3 +323,16 @@ def test_cleanup_wakes_the_blocked_reader_at_once(renv: RedisEnv) -> None:
     assert time.monotonic() - started < 2.0
     stream = driver.keys().topic(topic)
     assert renv.raw.xpending(stream, "rpc")["pending"] == 0  # the ack was written
+
+
+def test_call_lists_of_a_topic_whose_servers_are_gone_expire(renv: RedisEnv) -> None:
+    topic = renv.unique()
+    server = renv.server(topic, [Recorder()])
+    server.stop()
+    server.wait()
+    driver = renv.driver()
+    driver.send(rpcmsg.Target(topic=topic, exchange=renv.exchange), b"{}", expiration=1.0)
+    calls = driver.keys().calls(topic)
+    assert renv.raw.llen(calls) == 1  # the request waits, for as long as its caller could
+    assert 0 < renv.raw.pttl(calls) <= 1000
+    assert wait_for(lambda: not renv.raw.exists(calls), 5.0)

@@ -13,45 +13,60 @@ requeue. Key layout: :mod:`rpcmsg_drivers.redis.keys`; every key of an exchange 
 
 Design:
 
-* Requests (calls and casts) and notifications go to Redis Streams, one consumer group per
-  stream; the servers of a topic (or the listeners of a pool) are consumers of that group and
-  share its messages. A publish is one Lua script: one round trip.
+* Casts and notifications go to Redis Streams, one consumer group per stream; the servers
+  of a topic (or the listeners of a pool) are consumers of that group and share its
+  messages. A publish is one Lua script: one round trip. Acknowledgements ride in the
+  reader's next ``XREADGROUP`` round trip (:mod:`rpcmsg_drivers.redis.settle`).
+* Calls (requests sent with an ``expiration``, which the core sets to the call timeout) go
+  to lists popped with ``BLMPOP`` (:mod:`rpcmsg_drivers.redis.calls`): a call is at most
+  once anyway, and a list is the raw ``LPUSH``/``BLPOP`` floor, measurably cheaper than a
+  stream read plus an acknowledgement. A request without expiration takes the stream path.
 * Fanout: each listener has its own stream, registered in a zset of the topic's routes with
   an expiry it refreshes; a fanout publish copies the message into every live route.
 * Notification pools: the default (pool-less) stream of an address is created by the first
   publish; a pool's stream is registered as a route of each address it listens to.
 * Replies: a list per transport (``RPUSH``/``BLPOP``), see :mod:`rpcmsg_drivers.redis.replies`.
-  Calls use streams like casts: one request primitive keeps casts at least once and costs
-  calls little, because acknowledgements ride in the reader's next ``XREADGROUP`` round
-  trip instead of taking one of their own (:mod:`rpcmsg_drivers.redis.settle`).
+* Each listener has one reader thread per kind (streams, call lists), each on a connection
+  of its own named after the consumer; ``stop`` wakes them with ``CLIENT UNBLOCK``.
+  Publishing uses the transport's connection pool.
 
 Guarantees:
 
 * Casts and notifications are at least once: an entry is deleted only when its consumer
-  acknowledged it. Entries held by a consumer that died are claimed by a live consumer of
-  the same stream after ``claim_idle_time``; live consumers keep refreshing what they hold,
-  so a long task is not taken from them. Unsettled entries of a listener cleaned up normally
-  go back to their stream at once. Duplicates are possible (after a crash or a lost
-  acknowledgement); the core drops duplicate request deliveries it has seen.
-* Calls are at most once, as in the core (acknowledged when taken). A request whose caller
-  stopped waiting (its ``expiration``, the call timeout) is dropped by the consumer; expiry
+  acknowledged it. Entries held by a consumer whose connection is gone (it died) are taken
+  over by a live consumer of the same stream at its next beat (at most 5 s, ``CLIENT
+  LIST``); entries of a consumer that is connected but silent are claimed after
+  ``claim_idle_time``; live consumers keep refreshing what they hold, so a long task is not
+  taken from them. Unsettled entries of a listener cleaned up normally go back to their
+  stream at once. Duplicates are possible (after a crash, a lost acknowledgement or a
+  consumer that reconnects slowly); the core drops duplicate request deliveries it has seen.
+* Calls are at most once, as in the core (acknowledged when taken): a request popped by a
+  server that dies is lost and its caller times out. Requests popped but not yet handed to
+  the server go back to the head of their list when the listener is cleaned up. A request
+  whose caller stopped waiting (its ``expiration``) is dropped by the consumer; expiry
   compares wall clocks of publisher and consumer.
 * Load is shared among the servers of a topic and the listeners of a pool; every pool and
   every fanout listener gets its own copy.
 * A caller gets its reply or ``MessagingTimeout``; reply lists of callers that died expire
   after ``reply_ttl``.
 * Memory is bounded: every stream is trimmed to about ``stream_max_length`` entries (the
-  oldest go first, acknowledged or not), acknowledged entries are deleted at once, fanout
-  and pool streams and their routes expire ``transient_queues_ttl`` after their last
-  listener, idle consumers with nothing pending are forgotten. A request to a topic no
-  server ever listened on is dropped (``MessageUndeliverable`` if mandatory), like an
-  unroutable AMQP message; a topic whose servers are gone keeps at most the cap.
+  oldest go first, acknowledged or not), acknowledged entries are deleted at once; a call
+  list keeps at most ``stream_max_length`` requests and expires when the longest timeout
+  of its requests has passed; fanout and pool streams and their routes expire
+  ``transient_queues_ttl`` after their last listener; idle consumers with nothing pending
+  are forgotten. A request to a topic no server ever listened on is dropped
+  (``MessageUndeliverable`` if mandatory), like an unroutable AMQP message; a topic whose
+  servers are gone keeps at most the cap.
 * Connection loss (restart, ``CLIENT KILL``, network cut) is survived: listeners and reply
   consumers reconnect with backoff, sends retry as their ``retry`` allows. Nothing
   acknowledged is lost; nothing unacknowledged is dropped (it is redelivered). A Redis
   restart without persistence loses what Redis lost; durability is Redis's own (AOF).
 
-Not supported: Redis Cluster (the scripts touch keys they compute).
+Requirements: Redis 7 or later (``BLMPOP``, ``XAUTOCLAIM``). ``CLIENT LIST`` and ``CLIENT
+UNBLOCK`` are used when allowed; without them dead consumers are found by
+``claim_idle_time`` only and ``stop`` waits for the current blocking read to end (at most
+half of ``socket_timeout``). Not supported: Redis Cluster (the scripts touch keys they
+compute); TLS together with Sentinel.
 """
 
 from __future__ import annotations
