@@ -194,6 +194,8 @@ def collect(drivers: list[str], quick: bool, oslo: bool, raw: bool) -> dict[str,
             skipped[f"rpcmsg {driver}"] = str(exc)
             continue
         rows.append({"name": f"rpcmsg {driver}", "kind": "rpcmsg", **figures, "driver": driver})
+        for workload, error in (figures.get("errors") or {}).items():
+            skipped[f"rpcmsg {driver} {workload}"] = error
         try:
             tidy(driver, URLS[driver])
         except Exception as exc:  # tidying never spoils the figures

@@ -8,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from rpcmsg.cli import report, workloads
-from rpcmsg.cli._common import EXIT_OK, EXIT_USAGE, CLIError
+from rpcmsg.cli._common import EXIT_BROKER, EXIT_OK, EXIT_USAGE, CLIError
 
 __all__ = ["ProgressBar", "bench"]
 
@@ -56,6 +56,7 @@ def bench(args: argparse.Namespace) -> int:
             ) from None
     counts = workloads.QUICK if args.quick else workloads.STANDARD
     rows: list[dict[str, Any]] = []
+    failed = False
     for url in urls:
         progress = ProgressBar(_label(url), sys.stderr)
         try:
@@ -64,7 +65,8 @@ def bench(args: argparse.Namespace) -> int:
             progress.finish()
         rows.append({"name": _label(url), **figures})
         for name, error in (figures.get("errors") or {}).items():
-            print(f"rpcmsg: warning: {_label(url)}: {name} failed: {error}", file=sys.stderr)
+            print(f"rpcmsg: error: {_label(url)}: {name} failed: {error}", file=sys.stderr)
+            failed = True
     print(report.markdown(rows), end="")
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as out:
@@ -72,4 +74,5 @@ def bench(args: argparse.Namespace) -> int:
     if args.plot:
         report.plot(rows, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
-    return EXIT_OK
+    # Figures with holes must not pass for a clean run in a script.
+    return EXIT_BROKER if failed else EXIT_OK

@@ -114,3 +114,15 @@ def test_progress_bar_on_a_terminal_and_in_a_log() -> None:
         bar("casts", done, 3)
     bar("notifications", 1, 3)
     assert log.getvalue() == "rpcmsg fake casts\nrpcmsg fake notifications\n"
+
+
+def test_bench_on_an_unreachable_broker_fails_with_4(capsys: Any) -> None:
+    from tests.drivers import SPECS
+
+    why = SPECS["rabbit"].unavailable()
+    if why and "not installed" in why:
+        pytest.skip(why)
+    assert main(["bench", "--quick", "--url", "rabbit://guest:guest@127.0.0.1:1/"]) == 4
+    captured = capsys.readouterr()
+    assert "| rpcmsg rabbit | - | - | - | - | - | - |" in captured.out
+    assert "rpcmsg: error: rpcmsg rabbit: seq failed" in captured.err
