@@ -90,11 +90,12 @@ class _Tail:
                     "context": ctxt,
                 },
                 default=repr,
+                ensure_ascii=False,
             )
         else:
             line = (
                 f"{meta.get('timestamp', '-')} {priority.upper():<8} {event_type} "
-                f"publisher={publisher_id} payload={json.dumps(payload, default=repr)}"
+                f"publisher={publisher_id} payload={json.dumps(payload, default=repr, ensure_ascii=False)}"
             )
         with self._lock:
             if self.done.is_set():

@@ -53,7 +53,7 @@ def call(session: Session, args: argparse.Namespace) -> int:
     ctxt, kwargs = _request(args)
     client = _client(session, args, timeout=args.timeout)
     result = client.call(ctxt, args.method, **kwargs)
-    print(json.dumps(result, indent=2 if args.pretty else None, default=repr))
+    print(json.dumps(result, indent=2 if args.pretty else None, default=repr, ensure_ascii=False))
     return EXIT_OK
 
 
