@@ -93,9 +93,10 @@ class _Tail:
                 ensure_ascii=False,
             )
         else:
+            shown = json.dumps(payload, default=repr, ensure_ascii=False)
             line = (
                 f"{meta.get('timestamp', '-')} {priority.upper():<8} {event_type} "
-                f"publisher={publisher_id} payload={json.dumps(payload, default=repr, ensure_ascii=False)}"
+                f"publisher={publisher_id} payload={shown}"
             )
         with self._lock:
             if self.done.is_set():
