@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Any
 
@@ -68,6 +67,7 @@ def ping(session: Session, args: argparse.Namespace) -> int:
     """Call the servers' ping endpoint (``rpc_ping_enabled = true`` on their side)."""
     client = _client(session, args, timeout=args.timeout)
     who = f"topic {args.topic!r}" + (f" server {args.server!r}" if args.server else "")
+    times: list[float] = []
     for _ in range(max(1, args.count)):
         start = time.perf_counter()
         try:
@@ -80,7 +80,9 @@ def ping(session: Session, args: argparse.Namespace) -> int:
                     EXIT_REMOTE,
                 ) from exc
             raise
-        elapsed = (time.perf_counter() - start) * 1000.0
-        print(f"pong from {who}: {elapsed:.2f} ms")
-        sys.stdout.flush()
+        times.append((time.perf_counter() - start) * 1000.0)
+        print(f"pong from {who}: {times[-1]:.2f} ms", flush=True)
+    if len(times) > 1:
+        low, average, high = min(times), sum(times) / len(times), max(times)
+        print(f"{len(times)} pongs: min {low:.2f} / avg {average:.2f} / max {high:.2f} ms")
     return EXIT_OK

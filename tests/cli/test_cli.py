@@ -7,6 +7,7 @@ shipped pytest plugin), so every command meets a real peer through the library's
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -149,8 +150,9 @@ def test_ping(rpcmsg_url: str, rpcmsg_conf: Any, rpcmsg_server: Any, capsys: Any
     rpcmsg_server("alive", [Service()], server="a1")
     assert run(rpcmsg_url, "ping", "alive", "--server", "a1", "--count", "2") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2
-    assert all(line.startswith("pong from topic 'alive' server 'a1': ") for line in lines)
+    assert len(lines) == 3
+    assert all(line.startswith("pong from topic 'alive' server 'a1': ") for line in lines[:2])
+    assert re.fullmatch(r"2 pongs: min [\d.]+ / avg [\d.]+ / max [\d.]+ ms", lines[2])
     assert run(rpcmsg_url, "ping", "dead", "--timeout", "0.3") == 3
 
 
