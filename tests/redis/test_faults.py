@@ -336,3 +336,32 @@ def test_call_lists_of_a_topic_whose_servers_are_gone_expire(renv: RedisEnv) -> 
     assert renv.raw.llen(calls) == 1  # the request waits, for as long as its caller could
     assert 0 < renv.raw.pttl(calls) <= 1000
     assert wait_for(lambda: not renv.raw.exists(calls), 5.0)
+
+
+def test_consumers_long_idle_with_nothing_pending_are_forgotten(renv: RedisEnv) -> None:
+    renv.with_options(claim_idle_time=0.1)  # forgotten after ten claim idle times: 1 s
+    topic = renv.unique()
+    target = rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange)
+    driver = renv.driver()
+    stream = driver.keys().topic(topic)
+    listener = driver.listen(target)
+    try:
+        renv.raw.xgroup_createconsumer(stream, "rpc", "gone-consumer")
+        driver.send(target, b"{}")  # the live listener becomes a consumer by reading
+        incoming = listener.poll(WAIT)
+        assert incoming is not None
+        incoming.ack()
+
+        def consumers() -> set[str]:
+            return {c["name"].decode() for c in renv.raw.xinfo_consumers(stream, "rpc")}
+
+        assert "gone-consumer" in consumers()
+        assert wait_for(lambda: "gone-consumer" not in consumers(), 5.0)
+        # A live consumer forgotten while quiet (Redis counts a read that finds nothing as
+        # idle time) comes back with its next read: nothing is lost.
+        driver.send(target, b'{"after": 1}')
+        incoming = listener.poll(WAIT)
+        assert incoming is not None and incoming.body == b'{"after": 1}'
+        incoming.ack()
+    finally:
+        listener.cleanup()

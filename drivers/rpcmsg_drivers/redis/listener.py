@@ -404,7 +404,7 @@ class RedisListener(Listener):
                 continue
             if info["pending"] == 0:
                 if info["idle"] > forget_after:
-                    client.xgroup_delconsumer(stream, GROUP, name)
+                    self._factory.scripts.forget(keys=[stream], args=[GROUP, name], client=client)
                 continue
             room = self._room()
             if connected is None or name in connected or not room:

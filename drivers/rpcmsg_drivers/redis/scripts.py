@@ -82,6 +82,13 @@ end
 return #KEYS
 """
 
+#: KEYS: stream. ARGV: group, consumer. Deletes the consumer only if it holds nothing, in
+#: one step, so that nothing it might read meanwhile is dropped with it.
+FORGET = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
 
 class Scripts:
     """The scripts, registered on one client (loaded lazily, reloaded after a restart)."""
@@ -93,3 +100,4 @@ class Scripts:
         self.notify: Any = client.register_script(NOTIFY)
         self.reply: Any = client.register_script(REPLY)
         self.ack: Any = client.register_script(ACK)
+        self.forget: Any = client.register_script(FORGET)
