@@ -106,7 +106,8 @@ class MessageHandlingServer(abc.ABC):
             try:
                 listener = self._create_listener()
             except TransportDriverError as exc:
-                raise ServerListenError(getattr(self, "target", None), exc) from exc
+                where = getattr(self, "target", None) or getattr(self, "targets", None)
+                raise ServerListenError(where, exc) from exc
             self._listener = listener
             self._executor = self._executor_cls()
             self._max_workers = override_pool_size or self.conf.executor_thread_pool_size
