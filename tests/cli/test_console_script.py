@@ -191,3 +191,16 @@ def test_console_script_listen_in_a_pool_gets_its_own_copy(real_env: DriverEnv) 
     assert proc.returncode == 0, err
     assert json.loads(out)["event_type"] == "pooled.event"
     assert default.got.wait(15) and default.seen == [("pooled.event", {"n": 1})]
+
+
+@pytest.mark.parametrize("scheme", REAL)
+def test_listen_on_an_unreachable_broker_names_the_topic(scheme: str) -> None:
+    from tests.drivers import SPECS
+
+    why = SPECS[scheme].unavailable()
+    if why and "not installed" in why:
+        pytest.skip(why)
+    url = {"rabbit": "rabbit://guest:guest@127.0.0.1:1/", "redis": "redis://127.0.0.1:1/0"}
+    proc = rpcmsg_cli("--url", url[scheme], "listen", "audit-trail", timeout=60)
+    assert proc.returncode == 4, proc.stderr
+    assert "Failed to listen on target [<Target topic=audit-trail>]" in proc.stderr
