@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--pool",
         help="listen in this pool: it gets its own copy of each notification, shared with the "
         "pool's other members. Without it, listen competes with the services' own listeners "
-        "and takes their notifications from them",
+        "and takes their notifications from them. On RabbitMQ a pool's queue outlives the "
+        "command and keeps collecting copies (as with oslo.messaging): reuse its name",
     )
     p.add_argument("--event-type", metavar="REGEX", help="only event types matching REGEX")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
