@@ -42,8 +42,6 @@ _START_ERRORS: tuple[type[BaseException], ...] = (
     *CHANNEL_ERRORS,
 )
 
-#: How long the rest of a message's frames may take to arrive once its first frame is read.
-FRAME_WAIT = 0.05
 #: Longest sleep of an idle consumer thread (heartbeats are checked between sleeps).
 IDLE_WAIT = 1.0
 
@@ -148,6 +146,9 @@ class ConsumerThread:
 
     def _setup(self, conn: amqp.Connection) -> None:
         self._conn = conn
+        # Reads in this thread all use IDLE_WAIT: with the socket's own timeout equal to it,
+        # py-amqp does not switch the socket's mode back and forth around every read.
+        conn.transport.sock.settimeout(IDLE_WAIT)
         channel = conn.channel()
         if self._prefetch > 0:
             channel.basic_qos(0, self._prefetch, False)
@@ -206,9 +207,10 @@ class ConsumerThread:
                 if self._wait_readable():
                     try:
                         # The frames of one message follow each other: read on until a
-                        # method is complete (or, after a lone heartbeat, FRAME_WAIT passes).
-                        while not self._conn.blocking_read(timeout=FRAME_WAIT):
-                            pass
+                        # method is complete, unless a lone frame (a heartbeat) came.
+                        while not self._conn.blocking_read(timeout=IDLE_WAIT):
+                            if not select.select([self._conn.transport.sock], [], [], 0)[0]:
+                                break
                     except TimeoutError:
                         pass
                 if self._heartbeat_every and time.monotonic() - last_beat > self._heartbeat_every:

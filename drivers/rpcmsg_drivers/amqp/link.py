@@ -65,10 +65,16 @@ class Link:
         #: Publishes to send again (their connection failed, or the broker nacked them).
         self.resend: list[Pending] = []
         self._seq = 0
+        #: Before this (monotonic) time the background thread does not reconnect to resend.
+        self.retry_at = 0.0
+        #: When a publisher last used the link (monotonic).
+        self.last_used = 0.0
 
     def channel(self, kind: int, *, retry: int | None = None, deadline: float | None = None) -> Any:
         """The channel of ``kind``, connecting first when needed."""
-        if self.conn is not None:
+        # Confirmed publishes need not look for a close first: what the connection loses,
+        # they resend. Acks are read in batches once the window fills.
+        if self.conn is not None and kind != self.CONFIRM:
             try:
                 self.poll_input()
             except CONNECTION_ERRORS as exc:
@@ -180,19 +186,7 @@ class Link:
         if conn is None:
             return
         sock = conn.transport.sock
+        # A frame has begun to arrive, so a blocking read ends soon (and, without a timeout,
+        # does not flip the socket's blocking mode twice per read).
         while select.select([sock], [], [], 0)[0]:
-            try:
-                conn.blocking_read(timeout=0.001)
-            except TimeoutError:
-                return
-
-    def keepalive(self, rate: int) -> None:
-        """Read what the broker sent and send our heartbeat when due.
-
-        Raises a connection error when the broker has been silent too long.
-        """
-        conn = self.conn
-        if conn is None:
-            return
-        self.poll_input()
-        conn.heartbeat_tick(rate=rate)
+            conn.blocking_read(timeout=None)

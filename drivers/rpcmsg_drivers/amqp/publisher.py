@@ -42,6 +42,8 @@ _FLUSH_ERRORS: tuple[type[BaseException], ...] = (
     *CHANNEL_ERRORS,
     *CONNECTION_ERRORS,
 )
+#: How often unconfirmed publishes of idle connections are looked after (seconds).
+CONFIRM_POLL = 0.1
 #: How long closing a transport waits for the broker to confirm what it was sent.
 FLUSH_TIMEOUT = 10.0
 
@@ -56,6 +58,8 @@ class Publisher:
         self._lock = threading.Lock()
         self._turn = itertools.count()
         self._closed = threading.Event()
+        #: Set when a confirmed publish is tracked: wakes the background thread.
+        self._tracking = threading.Event()
         self._keepalive: threading.Thread | None = None
 
     # -- the pool ----------------------------------------------------------------------
@@ -76,32 +80,67 @@ class Publisher:
         return link
 
     def _start_keepalive(self) -> None:
-        threshold = self._connector.settings.heartbeat_timeout_threshold
-        if self._keepalive is None and threshold > 0:
+        if self._keepalive is None:
             self._keepalive = threading.Thread(
-                target=self._keep_alive, name="rpcmsg-amqp-heartbeat", daemon=True
+                target=self._keep_alive, name="rpcmsg-amqp-publisher", daemon=True
             )
             self._keepalive.start()
 
     def _keep_alive(self) -> None:
+        """Background care of idle links: heartbeats, and while publishes await their
+        confirms, reading the acks and resending at once what a lost connection left."""
         s = self._connector.settings
-        interval = max(0.2, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
-        while not self._closed.wait(interval):
+        beat_every = (
+            max(0.2, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
+            if s.heartbeat_timeout_threshold
+            else None
+        )
+        last_beat = time.monotonic()
+        while not self._closed.is_set():
+            pending = any(link.unconfirmed or link.resend for link in self._links)
+            if pending:
+                self._closed.wait(CONFIRM_POLL)
+            else:
+                self._tracking.clear()
+                self._tracking.wait(beat_every or 1.0)
+            if self._closed.is_set():
+                return
+            beat = beat_every is not None and time.monotonic() - last_beat >= beat_every
+            if beat:
+                last_beat = time.monotonic()
+            now = time.monotonic()
             for link in list(self._links):
+                if not (beat or link.unconfirmed or link.resend):
+                    continue
+                if not beat and now - link.last_used < CONFIRM_POLL:
+                    continue  # busy: its publishers read the acks when the window fills
                 if not link.lock.acquire(blocking=False):
-                    continue  # in use, hence not idle
+                    continue  # in use: its user reads and resends
                 try:
-                    if link.resend and link.conn is None:
-                        self.flush(link, 0.0)
-                    link.keepalive(s.heartbeat_rate)
-                except CONNECTION_ERRORS as exc:
-                    LOG.info("Publishing connection lost (%s); reconnecting on next use", exc)
-                    link.reset()
-                except Exception:
-                    LOG.exception("Unexpected error keeping a publishing connection alive")
-                    link.reset()
+                    self._tend(link, s.heartbeat_rate if beat else None)
                 finally:
                     link.lock.release()
+
+    def _tend(self, link: Link, heartbeat_rate: int | None) -> None:
+        try:
+            if link.conn is not None:
+                link.poll_input()
+                if heartbeat_rate is not None:
+                    link.conn.heartbeat_tick(rate=heartbeat_rate)
+        except CONNECTION_ERRORS as exc:
+            LOG.info("Publishing connection lost (%s)", exc)
+            link.reset()
+        except Exception:
+            LOG.exception("Unexpected error tending a publishing connection")
+            link.reset()
+        if link.resend and time.monotonic() >= link.retry_at:
+            try:
+                self._resend(link, link.channel(Link.CONFIRM, retry=0))
+            except _FLUSH_ERRORS as exc:
+                LOG.info("Could not publish again yet (%s); will retry", exc)
+                link.reset()
+                interval = self._connector.settings.rabbit_retry_interval
+                link.retry_at = time.monotonic() + max(0.5, interval)
 
     # -- publishing --------------------------------------------------------------------
 
@@ -130,6 +169,7 @@ class Publisher:
         redeclared = False
         tracked = False
         link = self._acquire()
+        link.last_used = time.monotonic()
         try:
             while True:
                 try:
@@ -148,6 +188,8 @@ class Publisher:
                             return
                         link.track(Pending(exchange, routing_key, message, queue))
                         tracked = True
+                        if not self._tracking.is_set():
+                            self._tracking.set()  # the background thread looks after it
                     if len(link.unconfirmed) > CONFIRM_WINDOW:
                         link.wait_confirms(CONFIRM_WINDOW // 2, CONFIRM_TIMEOUT)
                     return
@@ -237,6 +279,7 @@ class Publisher:
 
     def close(self) -> None:
         self._closed.set()
+        self._tracking.set()
         with self._lock:
             links, self._links = self._links, []
         for link in links:
