@@ -85,8 +85,8 @@ def test_dead_listener_messages_go_to_a_live_one_at_once(renv: RedisEnv) -> None
     held = first.poll(WAIT)
     assert held is not None and not held.redelivered
     first.stop()  # its reader leaves and closes its connection; nothing is settled
-    assert isinstance(first, RedisListener) and first._thread is not None
-    first._thread.join(WAIT)
+    assert isinstance(first, RedisListener)
+    first._streams.thread.join(WAIT)
     second = renv.driver().listen(target(server="b"))
     try:
         started = time.monotonic()
@@ -158,7 +158,8 @@ def test_unsettled_messages_return_to_the_queue_on_cleanup(
     for n in range(3):
         driver.send(target(server=None), f'{{"n": {n}}}'.encode(), expiration=expiration)
     # All three are read ahead into the listener's buffer before two are polled.
-    assert wait_for(lambda: len(first._known) == 3)  # type: ignore[attr-defined]
+    assert isinstance(first, RedisListener)
+    assert wait_for(lambda: len(first._inbox) == 3)
     taken = [first.poll(WAIT) for _ in range(2)]
     assert all(taken)
     taken[0].ack()  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ before answering is lost and its caller times out, exactly as with an acknowledg
 A push succeeds only when the topic's stream exists (a server declared the topic), so a
 request nobody will ever serve is refused at once, and it renews the list's expiry to the
 longest timeout of the requests in it: a list whose servers are gone vanishes once no caller
-can still be waiting. A value is ``<expiry ms>\\n<content type>\\n<body>``.
+can still be waiting (framing: :mod:`rpcmsg_drivers.redis.framing`).
 """
 
 from __future__ import annotations
@@ -17,52 +17,30 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import cast
 
 import redis
 
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS
+from rpcmsg_drivers.redis.framing import unframe_call
+from rpcmsg_drivers.redis.inbox import Entry, Inbox
 
-__all__ = ["CallReader", "CallSink", "frame_call", "unframe_call"]
+__all__ = ["CallReader"]
 
 LOG = logging.getLogger(__name__)
 
 
-def frame_call(body: bytes, content_type: str, expires: str) -> bytes:
-    return f"{expires}\n{content_type}\n".encode() + bytes(body)
-
-
-def unframe_call(value: bytes) -> tuple[bytes, str, str]:
-    """``(body, content_type, expires)`` of a framed call request."""
-    expires, _, rest = value.partition(b"\n")
-    content_type, _, body = rest.partition(b"\n")
-    return body, content_type.decode(), expires.decode()
-
-
-class CallSink(Protocol):
-    """What a call reader feeds: the listener that owns it."""
-
-    @property
-    def stopped(self) -> bool: ...
-
-    @property
-    def halt(self) -> threading.Event: ...
-
-    def wait_for_room(self, timeout: float) -> int: ...
-
-    def deliver_calls(self, key: str, values: list[bytes]) -> None: ...
-
-
 class CallReader:
-    """A thread popping call requests from ``keys`` (first keys first) into ``sink``."""
+    """A thread popping call requests from ``keys`` (first keys first) into ``inbox``."""
 
     def __init__(
-        self, factory: ClientFactory, keys: Sequence[str], sink: CallSink, name: str
+        self, factory: ClientFactory, keys: Sequence[str], inbox: Inbox, name: str
     ) -> None:
         self._factory = factory
         self._keys = list(keys)
-        self._sink = sink
+        self._inbox = inbox
+        self._popped = 0
         self._name = name
         self._client_id: int | None = None
         # Blocking pops end well before the socket timeout would call the connection dead.
@@ -83,13 +61,13 @@ class CallReader:
     def _run(self) -> None:
         client: redis.Redis | None = None
         attempt = 0
-        while not self._sink.stopped:
+        while not self._inbox.stopped:
             try:
                 if client is None:
                     client = self._factory.dedicated(self._name, single=True)
                     self._client_id = int(client.client_id())
-                room = self._sink.wait_for_room(self._block)
-                if not room or self._sink.stopped:
+                room = self._inbox.wait_for_room(self._block)
+                if not room or self._inbox.stopped:
                     continue
                 popped = client.blmpop(
                     self._block, len(self._keys), *self._keys, direction="LEFT", count=room
@@ -97,9 +75,9 @@ class CallReader:
                 attempt = 0
                 if popped:
                     key, values = cast("tuple[bytes, list[bytes]]", popped)
-                    self._sink.deliver_calls(key.decode(), values)
+                    self._deliver(key.decode(), values)
             except REDIS_ERRORS as exc:
-                if self._sink.stopped:
+                if self._inbox.stopped:
                     break
                 delay = self._factory.settings.backoff(attempt)
                 attempt += 1
@@ -109,5 +87,14 @@ class CallReader:
                 self._client_id = None
                 close_client(client)
                 client = None
-                self._sink.halt.wait(delay)
+                self._inbox.halt.wait(delay)
         close_client(client)
+
+    def _deliver(self, key: str, values: list[bytes]) -> None:
+        entries = []
+        for value in values:
+            body, content_type, expires = unframe_call(value)
+            self._popped += 1
+            entry_id = f"call-{self._popped}"
+            entries.append(Entry(key, entry_id, body, content_type, expires, False, True))
+        self._inbox.add(entries)

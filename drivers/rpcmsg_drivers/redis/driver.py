@@ -87,11 +87,11 @@ from rpcmsg.exceptions import MessageUndeliverable
 from rpcmsg.target import Target
 from rpcmsg.transport import TransportURL
 from rpcmsg_drivers.redis import options
-from rpcmsg_drivers.redis.calls import frame_call
 from rpcmsg_drivers.redis.connection import ClientFactory, parse_url
+from rpcmsg_drivers.redis.framing import frame_call, frame_reply
 from rpcmsg_drivers.redis.keys import GROUP, Keys
 from rpcmsg_drivers.redis.listener import RedisListener, Route
-from rpcmsg_drivers.redis.replies import RedisReplyConsumer, frame
+from rpcmsg_drivers.redis.replies import RedisReplyConsumer
 
 __all__ = ["RedisDriver"]
 
@@ -205,7 +205,7 @@ class RedisDriver(Driver):
         if not address.startswith(self._reply_root) or ":reply:" not in address:
             LOG.warning("Dropping a reply to %r: not a reply address of this driver", address)
             return
-        value = frame(body, content_type)
+        value = frame_reply(body, content_type)
         ttl = self.settings.reply_ttl
         self._factory.run(
             lambda c: self._scripts.reply(keys=[address], args=[value, ttl], client=c),

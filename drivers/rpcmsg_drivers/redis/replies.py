@@ -3,7 +3,7 @@
 A list is Redis's cheapest request/reply primitive: one round trip each way and nothing to
 acknowledge. Replies are at most once, like the calls they answer (the caller has its own
 timeout). Every push renews the list's expiry (``reply_ttl``), so the list of a caller that
-died vanishes on its own. A value is ``<content type>\\n<body>``.
+died vanishes on its own (framing: :mod:`rpcmsg_drivers.redis.framing`).
 """
 
 from __future__ import annotations
@@ -17,20 +17,12 @@ import redis
 from rpcmsg.driver.base import ReplyConsumer, ReplyHandler
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS
+from rpcmsg_drivers.redis.framing import unframe_reply
 from rpcmsg_drivers.redis.keys import Keys
 
-__all__ = ["RedisReplyConsumer", "frame", "unframe"]
+__all__ = ["RedisReplyConsumer"]
 
 LOG = logging.getLogger(__name__)
-
-
-def frame(body: bytes, content_type: str) -> bytes:
-    return content_type.encode() + b"\n" + bytes(body)
-
-
-def unframe(value: bytes) -> tuple[bytes, str]:
-    content_type, _, body = value.partition(b"\n")
-    return body, content_type.decode()
 
 
 class RedisReplyConsumer(ReplyConsumer):
@@ -61,7 +53,9 @@ class RedisReplyConsumer(ReplyConsumer):
                 if item is None:
                     continue
                 value = item[1]
-                body, content_type = unframe(value if isinstance(value, bytes) else value.encode())
+                body, content_type = unframe_reply(
+                    value if isinstance(value, bytes) else value.encode()
+                )
                 try:
                     self._on_reply(body, content_type)
                 except Exception:  # a bad handler must not end the consumer

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rpcmsg_drivers.redis.calls import frame_call
+from rpcmsg_drivers.redis.framing import frame_call
 from rpcmsg_drivers.redis.keys import GROUP
 
 __all__ = ["Settlement", "queue_settlements"]
