@@ -366,3 +366,22 @@ def test_consumers_long_idle_with_nothing_pending_are_forgotten(renv: RedisEnv) 
         incoming.ack()
     finally:
         listener.cleanup()
+
+
+@pytest.mark.parametrize("cut", [True, False], ids=["restart", "keys-deleted"])
+def test_listener_recovers_when_redis_forgets_everything(renv: RedisEnv, cut: bool) -> None:
+    """What a Redis restart without persistence looks like to a server: connections cut and
+    every key gone (or only the keys). The listener declares its streams and group again."""
+    topic = renv.unique()
+    rec = Recorder()
+    renv.server(topic, [rec])
+    client = renv.client(topic, timeout=WAIT)
+    assert client.call({}, "echo", value="before") == "before"
+    stream = renv.driver().keys().topic(topic)
+    renv.raw.delete(*renv.keys())
+    if cut:
+        assert renv.kill_connections() > 0
+    assert wait_for(lambda: renv.raw.exists(stream))
+    client.cast({}, "record", value="after")
+    assert wait_for(lambda: rec.seen == ["after"])
+    assert client.call({}, "echo", value="again") == "again"
