@@ -385,3 +385,16 @@ def test_listener_recovers_when_redis_forgets_everything(renv: RedisEnv, cut: bo
     client.cast({}, "record", value="after")
     assert wait_for(lambda: rec.seen == ["after"])
     assert client.call({}, "echo", value="again") == "again"
+
+
+def test_unreachable_redis_gives_callers_a_timeout_not_a_hang(renv: RedisEnv) -> None:
+    conf = renv.conf()
+    transport = rpcmsg.get_rpc_transport(conf, "redis://127.0.0.1:1/0?retry_interval=0.05")
+    renv._transports.append(transport)
+    client = rpcmsg.get_rpc_client(transport, rpcmsg.Target(topic="t"), timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(rpcmsg.MessagingTimeout):
+        client.call({}, "echo", value=1)  # retries for ever by default, but not past 0.5 s
+    assert time.monotonic() - started < 3.0
+    with pytest.raises(rpcmsg.ClientSendError):
+        client.prepare(retry=1).cast({}, "echo", value=1)

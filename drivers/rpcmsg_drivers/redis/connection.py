@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rpcmsg._url import TransportURL
-from rpcmsg.exceptions import InvalidTransportURL
+from rpcmsg.exceptions import InvalidTransportURL, MessagingTimeout
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, retryable, translate
 from rpcmsg_drivers.redis.options import Settings
 from rpcmsg_drivers.redis.scripts import Scripts
@@ -159,10 +160,17 @@ class ClientFactory:
             pool = redis.ConnectionPool(host=host, port=port, **kwargs)
         return redis.Redis(connection_pool=pool, single_connection_client=single)
 
-    def run(self, op: Callable[[redis.Redis], T], retry: int | None, doing: str) -> T:
+    def run(
+        self,
+        op: Callable[[redis.Redis], T],
+        retry: int | None,
+        doing: str,
+        deadline: float | None = None,
+    ) -> T:
         """Run ``op`` on the shared client; on connection errors reconnect and try again as
         ``retry`` allows (``None``/-1: for ever, 0: never, N: N more times), waiting with
-        backoff. Raises ``TransportDriverError`` from the last error."""
+        backoff. Raises ``TransportDriverError`` from the last error, or ``MessagingTimeout``
+        once the ``deadline`` (``time.monotonic()``) of a call's request has passed."""
         attempt = 0
         while True:
             try:
@@ -172,6 +180,13 @@ class ClientFactory:
                 if not retryable(exc) or (limited and attempt >= (retry or 0)) or self.closed:
                     raise translate(exc, doing) from exc
                 delay = self.settings.backoff(attempt)
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise MessagingTimeout(
+                            f"Redis unreachable until the request expired, while {doing}: {exc}"
+                        ) from exc
+                    delay = min(delay, left)
                 LOG.warning("Redis error while %s (%s); retrying in %.1fs", doing, exc, delay)
                 if self._closed.wait(delay):
                     raise translate(exc, doing) from exc

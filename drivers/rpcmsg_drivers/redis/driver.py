@@ -167,6 +167,7 @@ class RedisDriver(Driver):
                 ),
                 retry,
                 f"sending a call to {calls}",
+                deadline=time.monotonic() + expiration,
             )
         else:
             stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
