@@ -398,3 +398,17 @@ def test_unreachable_redis_gives_callers_a_timeout_not_a_hang(renv: RedisEnv) ->
     assert time.monotonic() - started < 3.0
     with pytest.raises(rpcmsg.ClientSendError):
         client.prepare(retry=1).cast({}, "echo", value=1)
+
+
+def test_transport_cleanup_stops_what_its_owner_left_open(renv: RedisEnv) -> None:
+    transport = renv.transport()
+    driver = renv.driver(transport)
+    topic = renv.unique()
+    listener = driver.listen(rpcmsg.Target(topic=topic, server="a", exchange=renv.exchange))
+    assert isinstance(listener, RedisListener)
+    consumer = driver.open_reply_consumer(lambda body, ct: None)
+    transport.cleanup()
+    assert listener.poll(0) is None
+    assert not listener._streams.thread.is_alive()
+    assert not renv.raw.exists(consumer.address)
+    assert renv.raw.zcard(driver.keys().fanout_routes(topic)) == 0

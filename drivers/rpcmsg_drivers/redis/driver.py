@@ -76,6 +76,7 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -121,6 +122,9 @@ class RedisDriver(Driver):
         self._factory = ClientFactory(self.connection, self.settings, name)
         self._scripts = self._factory.scripts
         self._reply_root = f"{self.settings.key_prefix}:"
+        # What cleanup must stop if its owner did not.
+        self._listeners: weakref.WeakSet[RedisListener] = weakref.WeakSet()
+        self._consumers: weakref.WeakSet[RedisReplyConsumer] = weakref.WeakSet()
 
     def keys(self, exchange: str | None = None) -> Keys:
         """The key names of ``exchange`` (default: the transport's)."""
@@ -197,6 +201,7 @@ class RedisDriver(Driver):
             route_ttl=self.settings.transient_queues_ttl,
             calls=[keys.server_calls(topic, target.server or ""), keys.calls(topic)],
         )
+        self._listeners.add(listener)
         return listener.open()
 
     def send_reply(
@@ -215,7 +220,9 @@ class RedisDriver(Driver):
         )
 
     def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
-        return RedisReplyConsumer(self._factory, self.keys(), on_reply)
+        consumer = RedisReplyConsumer(self._factory, self.keys(), on_reply)
+        self._consumers.add(consumer)
+        return consumer
 
     # -- notifications -----------------------------------------------------------------
 
@@ -259,11 +266,17 @@ class RedisDriver(Driver):
             routes=routes,
             route_ttl=self.settings.transient_queues_ttl,
         )
+        self._listeners.add(listener)
         return listener.open()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def cleanup(self) -> None:
+        """Clean up the listeners and reply consumers still open, then close the pool."""
+        for listener in list(self._listeners):
+            listener.cleanup()
+        for consumer in list(self._consumers):
+            consumer.close()
         self._factory.close()
 
 

@@ -11,6 +11,7 @@ pending acks, and removes the listener's own routes, streams and consumer.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -76,6 +77,8 @@ class RedisListener(Listener):
         self._streams = StreamReader(
             factory, self._inbox, self.consumer, streams, transient, routes, route_ttl
         )
+        self._cleanup_lock = threading.Lock()
+        self._cleaned = False
         self._calls = (
             CallReader(factory, calls, self._inbox, f"{self.consumer}:calls") if calls else None
         )
@@ -107,6 +110,10 @@ class RedisListener(Listener):
             self._unblock()
 
     def cleanup(self) -> None:
+        with self._cleanup_lock:
+            if self._cleaned:
+                return
+            self._cleaned = True
         self.stop()
         threads = [self._streams.thread] + ([self._calls.thread] if self._calls else [])
         deadline = time.monotonic() + self._factory.settings.socket_timeout
