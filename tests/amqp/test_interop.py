@@ -7,6 +7,7 @@ oslo.messaging runs in its own processes (``tests/interop/oslo_peer.py`` under
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -31,6 +32,10 @@ class Echo:
 
     def fail(self, ctxt: Any) -> None:
         raise ValueError("rpcmsg says no")
+
+    def sleep(self, ctxt: Any, seconds: float) -> str:
+        time.sleep(seconds)
+        return "slept"
 
     def record(self, ctxt: Any, value: Any) -> None:
         with self.cond:
@@ -64,6 +69,7 @@ def test_oslo_client_calls_casts_and_fanouts_to_rpcmsg_server(
     assert result["echo"] == {"a": [1, "x"]}
     assert result["context"] == {"user": "bob"}
     assert result["fail"] == ["ValueError", "rpcmsg says no"]
+    assert result["monitored"] == "slept"  # our keep-alive replies satisfy oslo's monitor
     assert sorted(endpoint.wait_for(2), key=str) == [1, "fanout"]
 
 
@@ -84,6 +90,11 @@ def test_rpcmsg_client_calls_casts_and_fanouts_to_oslo_server(
     assert ctxt == {"user": "dan", "roles": ["x"]}
     with pytest.raises(ValueError, match="oslo says no"):
         client.call({}, "fail")
+    if compression is None:
+        # oslo.messaging's keep-alive replies satisfy our call monitor. (Its servers send
+        # them every half monitor timeout, and only when that half is a second or more.)
+        monitored = client.prepare(call_monitor_timeout=2)
+        assert monitored.call({}, "sleep", seconds=2.6) == "slept"
     client.cast({}, "record", value=2)
     assert peer.next() == {"record": 2}
     client.prepare(fanout=True).cast({}, "record", value="fanout")

@@ -2,11 +2,12 @@
 
 Usage: ``oslo_peer.py MODE URL EXCHANGE TOPIC``; prints one JSON object per line on stdout.
 
-* ``server``: an RPC server (server name ``oslo``) with ``echo``, ``context``, ``fail`` and
-  ``record`` (prints ``{"record": value}``); prints ``{"ready": true}`` once consuming and
-  runs until stdin is closed.
-* ``client``: calls ``echo``, ``context`` and ``fail`` on the topic, casts ``record(1)``,
-  fanout-casts ``record("fanout")``; prints ``{"echo": ..., "context": ..., "fail": ...}``.
+* ``server``: an RPC server (server name ``oslo``) with ``echo``, ``context``, ``fail``,
+  ``sleep`` and ``record`` (prints ``{"record": value}``); prints ``{"ready": true}`` once
+  consuming and runs until stdin is closed.
+* ``client``: calls ``echo``, ``context`` and ``fail`` on the topic, ``sleep(1.2)`` with a
+  0.4 s call monitor, casts ``record(1)``, fanout-casts ``record("fanout")``; prints
+  ``{"echo": ..., "context": ..., "fail": ..., "monitored": ...}``.
 * ``notify``: sends an ``info`` notification ``interop.event`` with payload ``{"n": 1}`` on
   topic TOPIC, then prints ``{"sent": true}``.
 * ``listen``: a notification listener on TOPIC; prints ``{"ready": true}``, then each
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from typing import Any
 
 import oslo_messaging
@@ -47,6 +49,10 @@ class Endpoint:
 
     def record(self, ctxt: Any, value: Any) -> None:
         emit({"record": value})
+
+    def sleep(self, ctxt: Any, seconds: float) -> str:
+        time.sleep(seconds)
+        return "slept"
 
 
 class NotificationEndpoint:
@@ -95,6 +101,9 @@ def main(mode: str, url: str, exchange: str, topic: str) -> None:
             client.call({}, "fail")
         except Exception as exc:  # the rpcmsg server's error, rebuilt by oslo
             result["fail"] = [type(exc).__name__, str(exc).splitlines()[0]]
+        # Longer than the call monitor timeout: only keep-alive replies keep it going.
+        monitored = client.prepare(call_monitor_timeout=0.4)
+        result["monitored"] = monitored.call({}, "sleep", seconds=1.2)
         client.cast({}, "record", value=1)
         client.prepare(fanout=True).cast({}, "record", value="fanout")
         emit(result)
