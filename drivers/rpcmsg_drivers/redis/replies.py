@@ -1,4 +1,4 @@
-"""Replies: a list per reply address, pushed with ``RPUSH`` and taken with ``BLPOP``.
+"""Replies: a list per reply address, pushed with ``RPUSH`` and taken with ``BLMPOP``.
 
 A list is Redis's cheapest request/reply primitive: one round trip each way and nothing to
 acknowledge. Replies are at most once, like the calls they answer (the caller has its own
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from typing import cast
 
 import redis
 
@@ -23,6 +24,9 @@ from rpcmsg_drivers.redis.keys import Keys
 __all__ = ["RedisReplyConsumer"]
 
 LOG = logging.getLogger(__name__)
+
+#: Replies taken in one round trip at most.
+_BATCH = 128
 
 
 class RedisReplyConsumer(ReplyConsumer):
@@ -45,21 +49,24 @@ class RedisReplyConsumer(ReplyConsumer):
                 if client is None:
                     client = self._factory.dedicated(f"{self._factory.name}:reply", single=True)
                     self._client_id = int(client.client_id())
-                # Blocks well within the socket timeout, which would call the connection dead.
-                item = client.blpop(
-                    [self.address], timeout=self._factory.settings.socket_timeout / 2
+                # Blocks well within the socket timeout, which would call the connection dead;
+                # takes every reply waiting at once (many callers share one list).
+                popped = client.blmpop(
+                    self._factory.settings.socket_timeout / 2,
+                    1,
+                    self.address,
+                    direction="LEFT",
+                    count=_BATCH,
                 )
                 attempt = 0
-                if item is None:
+                if not popped:
                     continue
-                value = item[1]
-                body, content_type = unframe_reply(
-                    value if isinstance(value, bytes) else value.encode()
-                )
-                try:
-                    self._on_reply(body, content_type)
-                except Exception:  # a bad handler must not end the consumer
-                    LOG.exception("Reply handler failed")
+                for value in cast("tuple[bytes, list[bytes]]", popped)[1]:
+                    body, content_type = unframe_reply(value)
+                    try:
+                        self._on_reply(body, content_type)
+                    except Exception:  # a bad handler must not end the consumer
+                        LOG.exception("Reply handler failed")
             except REDIS_ERRORS as exc:
                 if self._closed.is_set():
                     break
