@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
+from rpcmsg import _sync
 from rpcmsg_drivers.redis.settle import Settlement
 
 __all__ = ["Entry", "Inbox"]
+
+_STOP = object()
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,28 @@ class Entry:
 
 
 class Inbox:
-    """The state a listener's threads share, under one condition variable."""
+    """The state a listener's threads share.
+
+    Waiting entries sit in a FIFO queue (C-implemented, and green under eventlet) that wakes
+    exactly one poller per entry; the known entries and pending acks are guarded by a lock;
+    readers wait for room on a condition that every ``take`` signals.
+    """
 
     def __init__(self, prefetch: int) -> None:
         self._prefetch = prefetch
-        self._cond = threading.Condition()
-        self._buffer: deque[Entry] = deque()
+        self._queue: Any = _sync.new_queue()
+        self._lock = threading.Lock()
+        self._room = threading.Condition(threading.Lock())
         self._known: dict[tuple[str, str], Entry] = {}
         self._acks: list[Settlement] = []
         self._stopped = False
         #: Set by ``stop``: readers waiting to reconnect wake up and leave.
         self.halt = threading.Event()
+
+    def __len__(self) -> int:
+        """How many entries are known: taken from Redis and not settled."""
+        with self._lock:
+            return len(self._known)
 
     @property
     def stopped(self) -> bool:
@@ -73,49 +87,45 @@ class Inbox:
 
     def stop(self) -> bool:
         """Wake every poller and reader; False if already stopped."""
-        with self._cond:
+        with self._lock:
             if self._stopped:
                 return False
             self._stopped = True
-            self._cond.notify_all()
+        self._queue.put(_STOP)  # each poller woken by it passes it on
+        with self._room:
+            self._room.notify_all()
         self.halt.set()
         return True
 
     # -- readers -----------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        """How many entries are known: taken from Redis and not settled."""
-        with self._cond:
-            return len(self._known)
-
     def knows(self, key: tuple[str, str]) -> bool:
-        with self._cond:
+        with self._lock:
             return key in self._known
 
     def add(self, entries: Iterable[Entry]) -> None:
         """Make ``entries`` (those not known yet) available to pollers."""
-        with self._cond:
+        fresh = []
+        with self._lock:
             for entry in entries:
                 if entry.key not in self._known:
                     self._known[entry.key] = entry
-                    self._buffer.append(entry)
-            self._cond.notify_all()
+                    fresh.append(entry)
+        for entry in fresh:
+            self._queue.put(entry)
 
     def room(self) -> int:
-        with self._cond:
-            return max(0, self._prefetch - len(self._buffer))
+        return max(0, self._prefetch - int(self._queue.qsize()))
 
     def wait_for_room(self, timeout: float) -> int:
         """How many entries may be read now, after waiting up to ``timeout`` for room."""
-        with self._cond:
-            self._cond.wait_for(
-                lambda: self._stopped or len(self._buffer) < self._prefetch, timeout
-            )
-            return max(0, self._prefetch - len(self._buffer))
+        with self._room:
+            self._room.wait_for(lambda: self._stopped or self.room() > 0, timeout)
+        return self.room()
 
     def held(self) -> dict[str, list[str]]:
         """Ids of the known stream entries, per stream (to keep them from going idle)."""
-        with self._cond:
+        with self._lock:
             held: dict[str, list[str]] = {}
             for entry in self._known.values():
                 if not entry.listed:
@@ -123,38 +133,37 @@ class Inbox:
             return held
 
     def take_acks(self) -> list[Settlement]:
-        with self._cond:
+        with self._lock:
             acks, self._acks = self._acks, []
             return acks
 
     def restore_acks(self, acks: list[Settlement]) -> None:
         """Put back acks whose write failed (writing them again is harmless)."""
-        with self._cond:
+        with self._lock:
             self._acks[:0] = acks
 
     # -- pollers -----------------------------------------------------------------------
 
     def take(self, timeout: float | None) -> Entry | None:
-        """The next entry, or None after ``timeout`` or once stopped."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._buffer:
-                if self._stopped:
-                    return None
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self._cond.wait(left)
-            if self._stopped:
-                return None
-            entry = self._buffer.popleft()
-            self._cond.notify_all()
-            return entry
+        """The next entry, or None after ``timeout`` or once stopped. An entry taken after
+        ``stop`` stays known, so that ``cleanup`` gives it back."""
+        if self._stopped:
+            return None
+        try:
+            item = self._queue.get(timeout=timeout)
+        except _sync.Empty:
+            return None
+        if item is _STOP:
+            self._queue.put(_STOP)
+            return None
+        with self._room:
+            self._room.notify()
+        return None if self._stopped else cast(Entry, item)
 
     def settle(self, entry: Entry, requeue: bool) -> bool:
         """Forget ``entry``; an ack of a stream entry waits for the reader. Returns False
         when it was settled (or given back) already, True when a requeue is to be written."""
-        with self._cond:
+        with self._lock:
             if self._known.pop(entry.key, None) is None:
                 return False
             if not requeue:
@@ -165,9 +174,14 @@ class Inbox:
 
     def drain(self) -> tuple[list[Entry], list[Settlement]]:
         """Everything unsettled and every pending ack, leaving the inbox empty (cleanup)."""
-        with self._cond:
+        with self._lock:
             leftovers = list(self._known.values())
             self._known.clear()
-            self._buffer.clear()
             acks, self._acks = self._acks, []
-            return leftovers, acks
+        while True:
+            try:
+                self._queue.get_nowait()
+            except _sync.Empty:
+                break
+        self._queue.put(_STOP)
+        return leftovers, acks
