@@ -71,9 +71,11 @@ class Bench:
         self.counts = counts
         self.conf = cfg.CONF  # oslo.messaging registers some options on the global only
         self.conf([], project="oslo-bench", default_config_files=[])
-        oslo_messaging.set_transport_defaults(f"oslo-bench-{uuid.uuid4().hex[:8]}")
+        self.exchange = f"oslo-bench-{uuid.uuid4().hex[:8]}"
+        oslo_messaging.set_transport_defaults(self.exchange)
         self.transports: list[Any] = []
         self.servers: list[Any] = []
+        self.queues: list[str] = []
 
     def transport(self, notifications: bool = False) -> Any:
         get = (
@@ -87,6 +89,7 @@ class Bench:
 
     def rpc_pair(self, endpoint: Endpoint) -> Any:
         topic = f"bench-{uuid.uuid4().hex[:10]}"
+        self.queues += [topic, f"{topic}.s1"]
         server = oslo_messaging.get_rpc_server(
             self.transport(), oslo_messaging.Target(topic=topic, server="s1"), [endpoint],
             executor="threading",
@@ -159,6 +162,7 @@ class Bench:
     def notifications(self) -> float:
         endpoint = Endpoint()
         topic = f"bench-notes-{uuid.uuid4().hex[:10]}"
+        self.queues.append(f"{topic}.info")
         listener = oslo_messaging.get_notification_listener(
             self.transport(True), [oslo_messaging.Target(topic=topic)], [endpoint],
             executor="threading",
@@ -181,6 +185,30 @@ class Bench:
             server.wait()
         for transport in self.transports:
             transport.cleanup()
+        self._delete_leftovers()
+
+    def _delete_leftovers(self) -> None:
+        """oslo.messaging keeps topic queues and exchanges: delete this run's (py-amqp,
+        installed with kombu, talks to the broker directly)."""
+        from urllib.parse import unquote, urlsplit
+
+        import amqp
+
+        parts = urlsplit(self.url.split(",")[0])
+        try:
+            conn = amqp.Connection(
+                f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}",
+                userid=unquote(parts.username or "guest"),
+                password=unquote(parts.password or "guest"),
+            )
+            conn.connect()
+            channel = conn.channel()
+            for queue in self.queues:
+                channel.queue_delete(queue)
+            channel.exchange_delete(self.exchange)
+            conn.close()
+        except Exception as exc:  # tidying must not fail the benchmark
+            print(f"oslo.messaging: could not delete leftovers: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
