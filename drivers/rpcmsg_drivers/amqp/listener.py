@@ -118,8 +118,9 @@ class AMQPListener(Listener):
 
         # Acknowledgements ride along with the thread's next wake-up instead of waking it
         # (which costs the call path a thread switch), unless a prefetch limit makes the
-        # broker wait for them before delivering more.
-        consumer.call_soon(settle, urgent=self._prefetch > 0 or self._stopped)
+        # broker wait for them before delivering more. Requeues (rare) go out at once.
+        urgent = how != "ack" or self._prefetch > 0 or self._stopped
+        consumer.call_soon(settle, urgent=urgent)
 
     # -- Listener ----------------------------------------------------------------------
 
