@@ -73,15 +73,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-#: KEYS: streams. ARGV: group, then the entry id to acknowledge and delete in each stream.
-ACK = """
-for i, stream in ipairs(KEYS) do
-  redis.call('XACK', stream, ARGV[1], ARGV[i + 1])
-  redis.call('XDEL', stream, ARGV[i + 1])
-end
-return #KEYS
-"""
-
 #: KEYS: stream. ARGV: group, consumer. Deletes the consumer only if it holds nothing, in
 #: one step, so that nothing it might read meanwhile is dropped with it.
 FORGET = """
@@ -99,5 +90,4 @@ class Scripts:
         self.fanout: Any = client.register_script(FANOUT)
         self.notify: Any = client.register_script(NOTIFY)
         self.reply: Any = client.register_script(REPLY)
-        self.ack: Any = client.register_script(ACK)
         self.forget: Any = client.register_script(FORGET)

@@ -157,12 +157,14 @@ class StreamReader:
                 GROUP, self.consumer, streams, count=count, block=self._block_ms
             )
         else:
+            # Plain commands: a script in a pipeline costs a SCRIPT EXISTS round trip.
+            by_stream: dict[str, list[Any]] = {}
+            for ack in acks:
+                by_stream.setdefault(ack.stream, []).append(ack.entry_id)
             pipe = client.pipeline(transaction=False)
-            self._factory.scripts.ack(
-                keys=[a.stream for a in acks],
-                args=[GROUP, *(a.entry_id for a in acks)],
-                client=pipe,
-            )
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, GROUP, *ids)
+                pipe.xdel(stream, *ids)
             pipe.xreadgroup(GROUP, self.consumer, streams, count=count, block=self._block_ms)
             try:
                 reply = pipe.execute(raise_on_error=False)[-1]
