@@ -25,7 +25,8 @@ Design:
   an expiry it refreshes; a fanout publish copies the message into every live route.
 * Notification pools: the default (pool-less) stream of an address is created by the first
   publish; a pool's stream is registered as a route of each address it listens to.
-* Replies: a list per transport (``RPUSH``/``BLPOP``), see :mod:`rpcmsg_drivers.redis.replies`.
+* Replies: a list per transport, pushed with ``RPUSH``; its consumer takes every waiting
+  reply in one ``BLMPOP`` (:mod:`rpcmsg_drivers.redis.replies`).
 * Each listener has one reader thread per kind (streams, call lists), each on a connection
   of its own named after the consumer; ``stop`` wakes them with ``CLIENT UNBLOCK``.
   Publishing uses the transport's connection pool.
