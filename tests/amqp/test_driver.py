@@ -227,11 +227,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_casts_in_flight_are_confirmed_before_cleanup_returns(rabbit: DriverEnv) -> None:
+@pytest.mark.parametrize("window", [256, 0])
+def test_casts_in_flight_are_confirmed_before_cleanup_returns(
+    rabbit: DriverEnv, window: int
+) -> None:
     topic = rabbit.unique()
     endpoint = Echo()
     rabbit.server(topic, [endpoint])
-    sender = rpcmsg.get_rpc_transport(rabbit.conf(), rabbit.url)
+    sender = rpcmsg.get_rpc_transport(rabbit.conf(), f"{rabbit.url}?rabbit_confirm_window={window}")
     client = rabbit.client(topic, transport=sender)
     for i in range(500):
         client.cast({}, "record", value=i)

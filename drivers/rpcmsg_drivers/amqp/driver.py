@@ -14,7 +14,8 @@ Options (``[oslo_messaging_rabbit]``, oslo.messaging's names and defaults):
 ``heartbeat_rate``, ``rabbit_retry_interval``, ``rabbit_retry_backoff``,
 ``rabbit_interval_max``, ``kombu_failover_strategy``, ``kombu_compression``,
 ``rabbit_login_method``, ``ssl``, ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``,
-``ssl_enforce_hostname_verification``. See :mod:`rpcmsg_drivers.amqp.options`.
+``ssl_enforce_hostname_verification``; and one of rpcmsg's own, ``rabbit_confirm_window``.
+See :mod:`rpcmsg_drivers.amqp.options`.
 
 Wire format and layout: oslo.messaging's, so both libraries talk to each other (see
 :mod:`rpcmsg_drivers.amqp.topology`). Bodies are the core's JSON envelope with content type
@@ -23,15 +24,16 @@ header), and compressed bodies are always accepted.
 
 Guarantees:
 
-* Casts, fanout casts and notifications are published with **publisher confirms**,
-  pipelined: ``send`` returns once the message is written to the broker connection and held
-  until RabbitMQ confirms it; at most 256 messages per connection are in flight (beyond that
-  the sender waits). Messages a failed connection (or a nack) left unconfirmed are published
-  again after reconnecting, and ``cleanup()`` waits (up to 10 s) for outstanding confirms. So
-  nothing is lost to a broker or network failure while the process lives; what a *crashing
-  process* had in flight is lost, as with oslo.messaging. Waiting for each confirm instead
-  would cost a broker round trip per cast, a third of the cast rate. A resent message may
-  arrive twice; servers drop duplicates by ``_unique_id``.
+* Casts, fanout casts and notifications are published with **publisher confirms**, pipelined:
+  ``send`` returns once the message is written to the broker connection and held until
+  RabbitMQ confirms it; at most ``rabbit_confirm_window`` (256) messages per connection are
+  in flight, beyond that the sender waits (0: every send waits for its own confirm). Messages
+  a failed connection (or a nack) left unconfirmed are published again after reconnecting,
+  and ``cleanup()`` waits (up to 10 s) for outstanding confirms. So nothing is lost to a
+  broker or network failure while the process lives; what a *crashing process* had in flight
+  is lost, as with oslo.messaging. Waiting for each confirm instead would cost a broker round
+  trip per cast, a third of the cast rate. A resent message may arrive twice; servers drop
+  duplicates by ``_unique_id``.
 * Call requests and replies are **not** confirmed (oslo.messaging does not confirm them
   either): a call has its own timeout. A call with ``TransportOptions(at_least_once=True)`` is
   published *mandatory* and waits for its confirm: it raises ``MessageUndeliverable`` at once

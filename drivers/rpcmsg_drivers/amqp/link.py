@@ -4,12 +4,12 @@ Three channels, opened on demand: *plain* (call requests and replies: no confirm
 (casts and notifications: confirms tracked in the background) and *mandatory* (sends that
 must learn at once whether a queue took them: each publish waits for its own confirm).
 
-On the confirm channel a publish is tracked until the broker acknowledges it, without
-waiting for that: at most ``CONFIRM_WINDOW`` messages are in flight, beyond which the sender
-waits for the broker to catch up. When the connection fails, or the broker nacks, the
-messages not yet confirmed are published again on the next connection (consumers drop the
-duplicates this may make, by ``_unique_id``). A link is not thread-safe: its owner holds
-``lock`` while using it.
+On the confirm channel a publish is tracked until the broker acknowledges it, without waiting
+for that: at most ``rabbit_confirm_window`` messages are in flight, beyond which the sender
+waits for the broker to catch up (with 0, each publish waits for its own confirm). When the
+connection fails, or the broker nacks, the messages not yet confirmed are published again on
+the next connection (consumers drop the duplicates this may make, by ``_unique_id``). A link is
+not thread-safe: its owner holds ``lock`` while using it.
 """
 
 from __future__ import annotations
@@ -27,12 +27,9 @@ from rpcmsg_drivers.amqp.connection import Connector
 from rpcmsg_drivers.amqp.errors import CONNECTION_ERRORS
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
 
-__all__ = ["CONFIRM_WINDOW", "Link", "Pending"]
+__all__ = ["Link", "Pending"]
 
 LOG = logging.getLogger(__name__)
-
-#: Most confirmed publishes in flight on one connection before senders wait for acks.
-CONFIRM_WINDOW = 256
 
 
 @dataclass

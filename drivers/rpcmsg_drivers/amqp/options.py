@@ -81,6 +81,15 @@ OPTIONS: list[cfg.Opt] = [
         choices=("round-robin", "shuffle"),
         help="How the next host is chosen among the URL's hosts when a connection fails.",
     ),
+    cfg.IntOpt(
+        "rabbit_confirm_window",
+        default=256,
+        min=0,
+        help="(rpcmsg) How many casts and notifications a publishing connection may have "
+        "sent and not yet seen confirmed by RabbitMQ before senders wait for confirms. "
+        "Unconfirmed messages are published again after a connection failure. 0 makes every "
+        "send wait for its own confirm (one broker round trip each).",
+    ),
     cfg.StrOpt(
         "kombu_compression",
         help="Compress message bodies with this kombu compression method (gzip, bzip2, "
@@ -124,6 +133,7 @@ class Settings:
     rabbit_retry_backoff: int = 2
     rabbit_interval_max: int = 30
     kombu_failover_strategy: str = "round-robin"
+    rabbit_confirm_window: int = 256
     kombu_compression: str | None = None
     rabbit_login_method: str = "AMQPLAIN"
     ssl: bool = False

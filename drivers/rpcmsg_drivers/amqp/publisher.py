@@ -26,7 +26,7 @@ from rpcmsg.exceptions import (
 )
 from rpcmsg_drivers.amqp.connection import Connector, remaining
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
-from rpcmsg_drivers.amqp.link import CONFIRM_WINDOW, Link, Pending
+from rpcmsg_drivers.amqp.link import Link, Pending
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
 
 __all__ = ["Publisher"]
@@ -54,6 +54,7 @@ class Publisher:
     def __init__(self, connector: Connector, size: int) -> None:
         self._connector = connector
         self._size = max(1, size)
+        self._window = connector.settings.rabbit_confirm_window
         self._links: list[Link] = []
         self._lock = threading.Lock()
         self._turn = itertools.count()
@@ -190,8 +191,9 @@ class Publisher:
                         tracked = True
                         if not self._tracking.is_set():
                             self._tracking.set()  # the background thread looks after it
-                    if len(link.unconfirmed) > CONFIRM_WINDOW:
-                        link.wait_confirms(CONFIRM_WINDOW // 2, CONFIRM_TIMEOUT)
+                    window = self._window
+                    if len(link.unconfirmed) > window:
+                        link.wait_confirms(window // 2, CONFIRM_TIMEOUT)
                     return
                 except amqp.exceptions.MessageNacked as exc:
                     raise MessageDeliveryFailure(f"RabbitMQ refused the message: {exc}") from exc
