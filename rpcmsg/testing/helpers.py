@@ -32,7 +32,11 @@ class RunningServer:
     """A started RPC server, stopped and waited for on ``close()`` or context exit."""
 
     def __init__(
-        self, transport: Transport, topic: str, endpoints: list[Any], server: str = "server",
+        self,
+        transport: Transport,
+        topic: str,
+        endpoints: list[Any],
+        server: str = "server",
         **kwargs: Any,
     ) -> None:
         self.target = Target(topic=topic, server=server)

@@ -21,9 +21,7 @@ def test_fixtures_give_a_working_isolated_fake(
     assert client.call({}, "greet", name="pytest") == "hello pytest"
 
 
-def test_brokers_are_isolated_per_url(
-    rpcmsg_conf: Any, rpcmsg_transport: rpcmsg.Transport
-) -> None:
+def test_brokers_are_isolated_per_url(rpcmsg_conf: Any, rpcmsg_transport: rpcmsg.Transport) -> None:
     from rpcmsg.testing import RunningServer, fresh_fake_url
 
     other = rpcmsg.get_rpc_transport(rpcmsg_conf, fresh_fake_url())

@@ -14,7 +14,9 @@ def parse(url: str) -> TransportURL:
 
 
 def test_full_grammar() -> None:
-    url = parse("rabbit://us%40r:p%3Ass@h1:5672,user2:pw2@[::1]:5673/my%2Fvhost?heartbeat_rate=3&ssl=1")
+    url = parse(
+        "rabbit://us%40r:p%3Ass@h1:5672,user2:pw2@[::1]:5673/my%2Fvhost?heartbeat_rate=3&ssl=1"
+    )
     assert url.transport == "rabbit"
     assert url.hosts == [
         TransportHost("h1", 5672, "us@r", "p:ss"),
@@ -88,7 +90,7 @@ def test_url_read_from_config_file(tmp_path: pytest.TempPathFactory) -> None:
 
 
 def test_missing_scheme_lists_installed_drivers() -> None:
-    with pytest.raises(rpcmsg.InvalidTransportURL, match="installed drivers: .*fake"):
+    with pytest.raises(rpcmsg.InvalidTransportURL, match=r"installed drivers: .*fake"):
         parse("h1:5672")
 
 
