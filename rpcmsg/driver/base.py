@@ -177,8 +177,13 @@ class Driver(abc.ABC):
     ) -> None:
         """Send an RPC request to ``target`` (``exchange`` always set by the caller).
 
-        Returns once the broker has taken the message (confirmed, where the broker can
-        confirm). ``expiration`` is in seconds: a request not delivered by then may be dropped.
+        Returns once the broker has taken the message, or once the driver has taken
+        responsibility for it: a driver may pipeline broker confirmations provided it keeps
+        every unconfirmed message, publishes it again after a connection failure or a
+        negative confirmation, bounds how many are in flight, and waits for the rest in
+        ``cleanup()``. Only a process that dies with messages unconfirmed may lose them; the
+        driver's spec sheet says whether it pipelines and how to turn that off.
+        ``expiration`` is in seconds: a request not delivered by then may be dropped.
         ``mandatory`` asks for ``MessageUndeliverable`` when no queue is bound for the
         address. Raises ``TransportDriverError`` (or ``MessageDeliveryFailure``) when the
         retries allowed are exhausted.
