@@ -15,7 +15,7 @@ A reply holds ``result``, ``failure`` (``None`` or a JSON string describing an e
 from __future__ import annotations
 
 import json
-import uuid
+from os import urandom as _urandom
 from typing import Any
 
 __all__ = [
@@ -42,8 +42,9 @@ class MalformedMessage(ValueError):
 
 
 def new_id() -> str:
-    """A fresh message id (32 hex digits)."""
-    return uuid.uuid4().hex
+    """A fresh random message id: 32 hex digits, like ``uuid4().hex`` (receivers treat ids
+    as opaque strings), without building a UUID object on the hot path."""
+    return _urandom(16).hex()
 
 
 def encode(message: dict[str, Any]) -> bytes:
