@@ -27,17 +27,9 @@ import uuid
 from typing import Any
 
 import redis
+from _rawloop import QUICK, SIZES, STANDARD, sequential, threaded
 
-SIZES = {"100B": 100, "10KB": 10_000, "1MB": 1_000_000}
-STANDARD = {"seq": 3000, "threaded": 6000, "casts": 6000, "10KB": 1000, "1MB": 40, "seconds": 4.0}
-QUICK = {"seq": 30, "threaded": 40, "casts": 40, "10KB": 10, "1MB": 2, "seconds": 1.0}
-THREADS = 8
 PREFIX = f"raw-bench-{uuid.uuid4().hex[:10]}"
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    rank = max(0, min(len(values) - 1, round(fraction * len(values)) - 1))
-    return values[rank] if values else float("nan")
 
 
 class Server:
@@ -103,48 +95,6 @@ class Client:
         self.conn.close()
 
 
-def sequential(client: Client, size: int, count: int, seconds: float) -> dict[str, float]:
-    data = "x" * size
-    client.call(data)
-    latencies: list[float] = []
-    start = time.perf_counter()
-    while len(latencies) < count and time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        client.call(data)
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "calls_per_s": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-    }
-
-
-def threaded(url: str, queue: str, total: int, seconds: float) -> float:
-    clients = [Client(url, queue) for _ in range(THREADS)]
-    done = [0] * THREADS
-    deadline = time.perf_counter() + seconds
-
-    def work(i: int) -> None:
-        for _ in range(total // THREADS):
-            if time.perf_counter() > deadline:
-                return
-            clients[i].call("x" * 100)
-            done[i] += 1
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    for c in clients:
-        c.close()
-    return sum(done) / elapsed
-
-
 def stream(url: str, server: Server, count: int, seconds: float) -> float:
     conn = redis.Redis.from_url(url)
     server.casts = 0
@@ -183,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("raw redis-py: calls from 8 threads", file=sys.stderr)
         figures["threaded_calls_per_s"] = threaded(
-            args.url, queue, int(counts["threaded"]), seconds
+            lambda: Client(args.url, queue), int(counts["threaded"]), seconds
         )
         print("raw redis-py: casts", file=sys.stderr)
         figures["casts_per_s"] = stream(args.url, server, int(counts["casts"]), seconds)
