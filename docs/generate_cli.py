@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from _generated import write_or_check
+
 OUTPUT = Path(__file__).resolve().parent / "cli.md"
 
 INTRO = """\
@@ -74,18 +76,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = OUTPUT.read_text() if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT} is stale: run python docs/generate_cli.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    return 0
+    return write_or_check(OUTPUT, render, "generate_cli.py", argv)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,10 @@ point ``oslo.config.opts``): the core's groups, then one group per installed dri
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from _generated import write_or_check
 from oslo_config import cfg
 
 from rpcmsg.opts import list_opts
@@ -107,18 +106,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = OUTPUT.read_text() if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT} is stale: run python docs/generate_configuration.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    return 0
+    return write_or_check(OUTPUT, render, "generate_configuration.py", argv)
 
 
 if __name__ == "__main__":
