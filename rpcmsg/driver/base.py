@@ -183,7 +183,10 @@ class Driver(abc.ABC):
         negative confirmation, bounds how many are in flight, and waits for the rest in
         ``cleanup()``. Only a process that dies with messages unconfirmed may lose them; the
         driver's spec sheet says whether it pipelines and how to turn that off.
-        ``expiration`` is in seconds: a request not delivered by then may be dropped.
+        ``expiration`` is in seconds: a request not delivered by then may be dropped. The
+        core sets it on calls, and only on calls (their caller stops waiting then), so a
+        driver may treat a request with an ``expiration`` as a call: delivered at most once
+        and acknowledged when taken. Casts come without one and must be kept until settled.
         ``mandatory`` asks for ``MessageUndeliverable`` when no queue is bound for the
         address. Raises ``TransportDriverError`` (or ``MessageDeliveryFailure``) when the
         retries allowed are exhausted.
