@@ -3,10 +3,11 @@ counts, sequential calls with latency percentiles, and calls from several thread
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 SIZES = {"100B": 100, "10KB": 10_000, "1MB": 1_000_000}
 STANDARD = {"seq": 3000, "threaded": 6000, "casts": 6000, "10KB": 1000, "1MB": 40, "seconds": 4.0}
@@ -42,6 +43,20 @@ def sequential(client: Caller, size: int, count: int, seconds: float) -> dict[st
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
     }
+
+
+def by_size(client: Caller, counts: dict[str, float], seconds: float, name: str) -> dict[str, Any]:
+    """Sequential calls for every payload size; the 100 B figures are the headline ones."""
+    figures: dict[str, Any] = {"payloads": {}}
+    for label, size in SIZES.items():
+        print(f"{name}: sequential calls {label}", file=sys.stderr)
+        count = int(counts["seq" if label == "100B" else label])
+        figures["payloads"][label] = sequential(client, size, count, seconds)
+    small = figures["payloads"]["100B"]
+    figures.update(
+        seq_calls_per_s=small["calls_per_s"], p50_ms=small["p50_ms"], p99_ms=small["p99_ms"]
+    )
+    return figures
 
 
 def threaded(new_client: Callable[[], Caller], total: int, seconds: float) -> float:

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import amqp
-from _rawloop import QUICK, SIZES, STANDARD, sequential, threaded
+from _rawloop import QUICK, STANDARD, by_size, threaded
 
 
 def connect(url: str) -> amqp.Connection:
@@ -141,15 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     queue = f"raw-bench-{uuid.uuid4().hex[:10]}"
     server = Server(args.url, queue)
     client = Client(args.url, queue)
-    figures: dict[str, Any] = {"driver": "rabbit", "payloads": {}}
-    for label, size in SIZES.items():
-        print(f"raw py-amqp: sequential calls {label}", file=sys.stderr)
-        count = int(counts["seq" if label == "100B" else label])
-        figures["payloads"][label] = sequential(client, size, count, seconds)
-    small = figures["payloads"]["100B"]
-    figures.update(
-        seq_calls_per_s=small["calls_per_s"], p50_ms=small["p50_ms"], p99_ms=small["p99_ms"]
-    )
+    figures: dict[str, Any] = {"driver": "rabbit"}
+    figures.update(by_size(client, counts, seconds, "raw py-amqp"))
     print("raw py-amqp: calls from 8 threads", file=sys.stderr)
     figures["threaded_calls_per_s"] = threaded(
         lambda: Client(args.url, queue), int(counts["threaded"]), seconds

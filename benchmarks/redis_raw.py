@@ -27,7 +27,7 @@ import uuid
 from typing import Any
 
 import redis
-from _rawloop import QUICK, SIZES, STANDARD, sequential, threaded
+from _rawloop import QUICK, STANDARD, by_size, threaded
 
 PREFIX = f"raw-bench-{uuid.uuid4().hex[:10]}"
 
@@ -121,16 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     queue = f"{PREFIX}:requests"
     server = Server(args.url, queue)
     client = Client(args.url, queue)
-    figures: dict[str, Any] = {"driver": "redis", "payloads": {}}
+    figures: dict[str, Any] = {"driver": "redis"}
     try:
-        for label, size in SIZES.items():
-            print(f"raw redis-py: sequential calls {label}", file=sys.stderr)
-            count = int(counts["seq" if label == "100B" else label])
-            figures["payloads"][label] = sequential(client, size, count, seconds)
-        small = figures["payloads"]["100B"]
-        figures.update(
-            seq_calls_per_s=small["calls_per_s"], p50_ms=small["p50_ms"], p99_ms=small["p99_ms"]
-        )
+        figures.update(by_size(client, counts, seconds, "raw redis-py"))
         print("raw redis-py: calls from 8 threads", file=sys.stderr)
         figures["threaded_calls_per_s"] = threaded(
             lambda: Client(args.url, queue), int(counts["threaded"]), seconds
