@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 from oslo_config import cfg
 
@@ -144,9 +143,3 @@ def get_transport(
 ) -> Transport:
     """Deprecated alias of :func:`get_rpc_transport`, kept for old callers."""
     return _get_transport(conf, url, allowed_remote_exmods, transport_cls)
-
-
-def _any_transport(value: Any) -> Transport:
-    if not isinstance(value, Transport):
-        raise TypeError(f"expected a Transport, got {type(value).__name__}")
-    return value

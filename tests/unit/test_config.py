@@ -77,4 +77,4 @@ def test_conf_fixture_with_use_fixture() -> None:
             assert messaging_conf.transport_url == "fake:///case"
 
     result = Case().run()
-    assert result is None or result.wasSuccessful()
+    assert result is not None and result.wasSuccessful(), result and result.failures
