@@ -1,4 +1,11 @@
-"""Correlation of call replies: one reply address per transport, one waiter per call."""
+"""Correlation of call replies: one reply address per transport, one waiter per call.
+
+With a *polled* reply consumer (see :class:`~rpcmsg.driver.base.ReplyConsumer`) the waiting
+callers read the replies themselves, taking turns (leader/follower): one caller at a time
+polls the consumer and routes what arrives to the callers it belongs to; when its own reply
+is in, it hands the turn to another waiting caller. A caller waiting alone thus reads its
+reply from the broker in its own thread, with no hand-off between threads.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,12 @@ __all__ = ["ReplyWaiter"]
 
 LOG = logging.getLogger(__name__)
 
+#: Put in a waiting caller's queue: the turn to read replies is free, take it.
+_TURN = object()
+
+#: Longest single poll of the leader when its call has no time limit.
+_POLL_SLICE = 5.0
+
 
 class ReplyWaiter:
     """Routes replies arriving at the transport's reply address to the calls awaiting them.
@@ -31,6 +44,11 @@ class ReplyWaiter:
         self._lock = threading.Lock()
         self._consumer: ReplyConsumer | None = None
         self._waiters: dict[str, Any] = {}
+        # Polled consumers only, guarded by _lock: whether a caller is reading, and whether
+        # close() was called.
+        self._polled = False
+        self._leading = False
+        self._closed = False
 
     @property
     def address(self) -> str:
@@ -39,17 +57,33 @@ class ReplyWaiter:
             with self._lock:
                 if self._consumer is None:
                     self._consumer = self._driver.open_reply_consumer(self._on_reply)
+                    self._polled = self._consumer.polled
+                    self._closed = False
                 consumer = self._consumer
         return consumer.address
 
     def register(self, msg_id: str) -> Any:
         """Start collecting replies for ``msg_id``; returns the queue they go to."""
         q = _sync.new_queue()
-        self._waiters[msg_id] = q
+        if self._polled:
+            with self._lock:  # _pass_turn iterates the waiters
+                self._waiters[msg_id] = q
+        else:
+            self._waiters[msg_id] = q
         return q
 
     def unregister(self, msg_id: str) -> None:
-        self._waiters.pop(msg_id, None)
+        if not self._polled:
+            self._waiters.pop(msg_id, None)
+            return
+        with self._lock:
+            q = self._waiters.pop(msg_id, None)
+            # A turn handed to this caller after its reply came is passed on, not lost.
+            turn = False
+            while q is not None and not q.empty():
+                turn = q.get_nowait() is _TURN or turn
+            if turn and not self._leading:
+                self._pass_turn()
 
     def _on_reply(self, body: bytes, content_type: str) -> None:
         try:
@@ -85,7 +119,7 @@ class ReplyWaiter:
             limits = [t for t in (deadline, monitor) if t is not None]
             wait_for = max(0.0, min(limits) - time.monotonic()) if limits else None
             try:
-                message = q.get(timeout=wait_for)
+                message = self._next(q, wait_for) if self._polled else q.get(timeout=wait_for)
             except _sync.Empty:
                 reason = (
                     "no keep-alive from the server within the call monitor timeout"
@@ -108,8 +142,57 @@ class ReplyWaiter:
                 continue
             return pending if result is None else result
 
+    def _next(self, q: Any, timeout: float | None) -> Any:
+        """The next message for ``q``, reading replies in turn with the other waiting
+        callers (polled consumers); raises ``_sync.Empty`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if not q.empty():
+                item = q.get_nowait()
+                if item is _TURN:
+                    continue
+                return item
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise _sync.Empty
+            with self._lock:
+                consumer = self._consumer
+                lead = not self._leading and not self._closed and consumer is not None
+                if lead:
+                    self._leading = True
+            if not lead:
+                item = q.get(timeout=left)
+                if item is _TURN:
+                    continue
+                return item
+            assert consumer is not None
+            failed = False
+            try:
+                while q.empty() and not self._closed:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    consumer.poll(_POLL_SLICE if left is None else min(left, _POLL_SLICE))
+            except Exception:  # poll must not raise; never let it cost a caller its reply
+                LOG.exception("Reply consumer failed to poll")
+                failed = True
+            finally:
+                with self._lock:
+                    self._leading = False
+                    self._pass_turn(exclude=q)
+            if failed:
+                time.sleep(0.05)  # not a busy loop if it keeps failing
+
+    def _pass_turn(self, exclude: Any = None) -> None:
+        """Wake one waiting caller (not ``exclude``) to read replies. Holds ``_lock``."""
+        for other in self._waiters.values():
+            if other is not exclude:
+                other.put(_TURN)
+                return
+
     def close(self) -> None:
         with self._lock:
             consumer, self._consumer = self._consumer, None
+            self._closed = True
         if consumer is not None:
             consumer.close()

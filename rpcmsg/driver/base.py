@@ -130,14 +130,34 @@ class Listener(abc.ABC):
 
 
 class ReplyConsumer(abc.ABC):
-    """The address to which replies for one transport's calls are sent."""
+    """The address to which replies for one transport's calls are sent.
+
+    A consumer delivers replies to the ``on_reply`` handler it was opened with in one of two
+    ways. A *pushing* consumer (the default) calls it from a thread of its own, or from the
+    replying thread. A *polled* consumer (``polled = True``) has no thread: the core calls
+    :meth:`poll` from a thread that waits for a reply, one such thread at a time, so that a
+    reply reaches the caller waiting for it without a hand-off between threads.
+    """
 
     #: The address to put in a request's ``_reply_q``; ``send_reply`` takes it.
     address: str
+    #: True when replies are read by :meth:`poll` in the core's waiting threads.
+    polled: ClassVar[bool] = False
+
+    def poll(self, timeout: float) -> None:
+        """Polled consumers only: wait up to ``timeout`` seconds for replies, pass every
+        reply that arrived to ``on_reply`` in this thread, and return.
+
+        The core never calls it from two threads at once. Never raises: a lost connection is
+        logged and opened again (backing off within the ``timeout`` of later calls). Once
+        ``close()`` was called it returns at once, having read nothing.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a polled reply consumer")
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Stop consuming replies and delete the address."""
+        """Stop consuming replies and delete the address; a ``poll`` blocked in another
+        thread returns soon."""
 
 
 class Driver(abc.ABC):
@@ -207,10 +227,11 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
-        """Create a reply address and start delivering replies sent to it to ``on_reply``.
+        """Create a reply address whose replies go to ``on_reply``.
 
-        ``on_reply`` is called from a driver thread (or the replying thread) and must not
-        block. One consumer serves all calls of a transport; the core correlates replies.
+        A pushing consumer calls ``on_reply`` from a driver thread (or the replying thread); a
+        polled one calls it from ``poll`` (see :class:`ReplyConsumer`). ``on_reply`` never
+        blocks. One consumer serves all calls of a transport; the core correlates replies.
         """
 
     # -- notifications -----------------------------------------------------------------

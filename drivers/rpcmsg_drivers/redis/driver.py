@@ -167,8 +167,8 @@ class RedisDriver(Driver):
             ttl = max(1, int(expiration * 1000))
             value = frame_call(body, content_type, str(_now_ms() + ttl))
             delivered = self._factory.run(
-                lambda c: self._scripts.call(
-                    keys=[stream, calls], args=[maxlen, value, ttl], client=c
+                lambda c: self._scripts.evalsha(
+                    c, self._scripts.call, [stream, calls], [maxlen, value, ttl]
                 ),
                 retry,
                 f"sending a call to {calls}",
@@ -201,6 +201,7 @@ class RedisDriver(Driver):
             routes=[Route(keys.fanout_routes(topic), fanout, owned=True)],
             route_ttl=self.settings.transient_queues_ttl,
             calls=[keys.server_calls(topic, target.server or ""), keys.calls(topic)],
+            doorbell=keys.doorbell(uuid.uuid4().hex),
         )
         self._listeners.add(listener)
         return listener.open()
@@ -215,7 +216,7 @@ class RedisDriver(Driver):
         value = frame_reply(body, content_type)
         ttl = self.settings.reply_ttl
         self._factory.run(
-            lambda c: self._scripts.reply(keys=[address], args=[value, ttl], client=c),
+            lambda c: self._scripts.evalsha(c, self._scripts.reply, [address], [value, ttl]),
             retry,
             "sending a reply",
         )

@@ -1,10 +1,22 @@
 """What a listener's readers have taken from Redis and its pollers have not settled yet.
 
-Readers (:mod:`~rpcmsg_drivers.redis.streams`, :mod:`~rpcmsg_drivers.redis.calls`) ``add``
-entries; ``take`` hands each to one polling thread. An entry stays *known* from the moment
-it is read until it is settled or given back, so a reader never delivers it twice and
-``cleanup`` knows what to give back. Acks of stream entries wait here until the stream
-reader writes them with its next read. At most ``prefetch`` entries wait to be polled.
+The stream reader (:mod:`~rpcmsg_drivers.redis.streams`) adds entries; ``next`` hands
+each to one polling thread. An entry stays *known* from the moment it is read until it is
+settled or given back, so a reader never delivers it twice and ``cleanup`` knows what to give
+back. Acks of stream entries wait here until the stream reader writes them with its next
+read. At most ``prefetch`` entries wait to be polled.
+
+The inbox also keeps the *turn* to read the call lists (:mod:`~rpcmsg_drivers.redis.calls`):
+the pollers take turns (leader/follower). ``next`` gives the turn to a poller when nobody
+holds it; the others wait for entries. So a request is handled by the thread that popped it,
+with no hand-off between threads. When the holder leaves with a request to handle, the turn
+is passed on in one of two ways, chosen by the listener from how long its handlers take:
+
+* eagerly: ``end_turn`` wakes a waiting poller to read next (handlers are slow);
+* lazily: nobody is woken, since the holder will be back before a wake-up would pay off
+  (handlers are quick). One waiting poller, the *standby*, wakes every ``STANDBY_GRACE``
+  seconds and takes the turn if it is still free, so a handler that turns out slow delays
+  other requests by that much at most.
 """
 
 from __future__ import annotations
@@ -18,9 +30,18 @@ from typing import Any, cast
 from rpcmsg import _sync
 from rpcmsg_drivers.redis.settle import Settlement
 
-__all__ = ["Entry", "Inbox"]
+__all__ = ["READ", "STANDBY_GRACE", "Entry", "Inbox"]
 
 _STOP = object()
+
+#: Put in the queue by ``end_turn``: the turn to read is free, a waiting poller takes it.
+_TURN = object()
+
+#: Returned by ``next`` to the poller that now holds the turn to read.
+READ = object()
+
+#: Seconds between two looks of the standby poller at a turn left free (lazy passing).
+STANDBY_GRACE = 0.05
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,11 @@ class Inbox:
         self._known: dict[tuple[str, str], Entry] = {}
         self._acks: list[Settlement] = []
         self._stopped = False
+        # The turn to read call lists, how many pollers wait for entries, and whether one
+        # of them is the standby; under _lock.
+        self._reading = False
+        self._waiting = 0
+        self._standby = False
         #: Set by ``stop``: readers waiting to reconnect wake up and leave.
         self.halt = threading.Event()
 
@@ -144,21 +170,108 @@ class Inbox:
 
     # -- pollers -----------------------------------------------------------------------
 
-    def take(self, timeout: float | None) -> Entry | None:
-        """The next entry, or None after ``timeout`` or once stopped. An entry taken after
-        ``stop`` stays known, so that ``cleanup`` gives it back."""
-        if self._stopped:
+    def next(self, timeout: float | None, may_read: bool = False) -> Any:
+        """The next entry; or ``READ`` when ``may_read`` and the turn to read was free (the
+        caller holds it now and must call ``end_turn``); or None after ``timeout`` or once
+        stopped. An entry taken after ``stop`` stays known, so that ``cleanup`` gives it
+        back."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopped:
+            standby = False
+            item = self._get_nowait()
+            if item is None:
+                with self._lock:
+                    if may_read and not self._reading and not self._stopped:
+                        self._reading = True
+                        self._nominate()
+                        return READ
+                    self._waiting += 1
+                    standby = may_read and not self._standby
+                    self._standby = self._standby or standby
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wait = left
+                if standby:
+                    wait = STANDBY_GRACE if left is None else min(left, STANDBY_GRACE)
+                try:
+                    item = self._queue.get(timeout=wait)
+                except _sync.Empty:
+                    item = None
+                finally:
+                    with self._lock:
+                        self._waiting -= 1
+                        if standby:
+                            self._standby = False
+                if item is None:
+                    if left is not None and wait == left:
+                        return None
+                    continue  # the standby looks at the turn
+            if item is _STOP:
+                self._queue.put(_STOP)  # each poller woken by it passes it on
+                return None
+            if item is _TURN:
+                continue
+            self._taken()
+            if standby:
+                with self._lock:
+                    self._nominate()
+            return None if self._stopped else cast(Entry, item)
+        return None
+
+    def take_nowait(self) -> Entry | None:
+        """An entry waiting to be polled, if any (the turn holder looks between reads)."""
+        while True:
+            item = self._get_nowait()
+            if item is None:
+                return None
+            if item is _TURN:  # stale: the caller holds the turn
+                continue
+            if item is _STOP:
+                self._queue.put(_STOP)
+                return None
+            self._taken()
+            return cast(Entry, item)
+
+    def keep(self, entries: list[Entry]) -> Entry:
+        """Make the entries the turn holder popped known; the first is its own to handle,
+        the others wait for pollers."""
+        first, rest = entries[0], entries[1:]
+        with self._lock:
+            self._known[first.key] = first
+        if rest:
+            self.add(rest)
+        return first
+
+    def end_turn(self, eager: bool) -> None:
+        """Give the turn to read back; ``eager``: wake a waiting poller to take it."""
+        with self._lock:
+            self._reading = False
+            wake = eager and self._waiting > 0
+        if wake:
+            self._queue.put(_TURN)
+
+    def _nominate(self) -> None:
+        """Wake a waiting poller to become the standby if there is none. Holds ``_lock``."""
+        if self._waiting > 0 and not self._standby:
+            self._queue.put(_TURN)
+
+    @property
+    def reading(self) -> bool:
+        """Whether a poller holds the turn to read and none waits for entries (a new entry
+        would then wait for the holder's read to end)."""
+        with self._lock:
+            return self._reading and self._waiting == 0
+
+    def _get_nowait(self) -> Any:
+        if self._queue.empty():
             return None
         try:
-            item = self._queue.get(timeout=timeout)
+            return self._queue.get_nowait()
         except _sync.Empty:
             return None
-        if item is _STOP:
-            self._queue.put(_STOP)
-            return None
+
+    def _taken(self) -> None:
         with self._room:
             self._room.notify()
-        return None if self._stopped else cast(Entry, item)
 
     def settle(self, entry: Entry, requeue: bool) -> bool:
         """Forget ``entry``; an ack of a stream entry waits for the reader. Returns False

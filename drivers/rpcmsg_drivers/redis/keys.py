@@ -13,6 +13,7 @@ name rather than a database number)::
     P:pools:<topic>.<priority>  zset     pool streams bound to that address -> expiry (ms)
     P:p:<pool>                  stream   notifications for one pool
     P:reply:<id>                list     replies to one transport's calls
+    P:bell:<id>                 list     interrupts one listener's call reader (calls.py)
 
 A topic's stream exists from the first time a server listened on it; it is also the mark
 that lets call requests into the topic's lists. Every stream has exactly one consumer group,
@@ -63,6 +64,9 @@ class Keys:
 
     def pool(self, pool: str) -> str:
         return f"{self.prefix}:p:{pool}"
+
+    def doorbell(self, listener_id: str) -> str:
+        return f"{self.prefix}:bell:{listener_id}"
 
     def reply(self, reply_id: str) -> str:
         return f"{self.prefix}:reply:{reply_id}"

@@ -1,11 +1,12 @@
 """A listener: the readers of a server or notification listener, and the messages they took.
 
-A :class:`~rpcmsg_drivers.redis.streams.StreamReader` consumes the listener's streams and,
-for an RPC server, a :class:`~rpcmsg_drivers.redis.calls.CallReader` pops its call lists;
-both feed one :class:`~rpcmsg_drivers.redis.inbox.Inbox`, from which any number of threads
-``poll``. ``stop`` wakes pollers and blocked readers at once (``CLIENT UNBLOCK``);
-``cleanup`` gives every message taken but not settled back to its stream or list, writes the
-pending acks, and removes the listener's own routes, streams and consumer.
+A :class:`~rpcmsg_drivers.redis.streams.StreamReader` thread consumes the listener's streams
+into an :class:`~rpcmsg_drivers.redis.inbox.Inbox`, from which any number of threads
+``poll``. For an RPC server, the pollers also pop the call lists themselves, one at a time,
+through a :class:`~rpcmsg_drivers.redis.calls.CallReader`. ``stop`` wakes pollers and
+blocked readers at once (``CLIENT UNBLOCK``, the doorbell); ``cleanup`` gives every message
+taken but not settled back to its stream or list, writes the pending acks, and removes the
+listener's own routes, streams, doorbell and consumer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rpcmsg.driver.base import IncomingMessage, Listener
 from rpcmsg_drivers.redis.calls import CallReader
 from rpcmsg_drivers.redis.connection import ClientFactory
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, translate
-from rpcmsg_drivers.redis.inbox import Entry, Inbox
+from rpcmsg_drivers.redis.inbox import READ, Entry, Inbox
 from rpcmsg_drivers.redis.keys import GROUP
 from rpcmsg_drivers.redis.settle import Settlement, queue_settlements
 from rpcmsg_drivers.redis.streams import Route, StreamReader
@@ -30,6 +31,12 @@ from rpcmsg_drivers.redis.streams import Route, StreamReader
 __all__ = ["RedisListener", "Route"]
 
 LOG = logging.getLogger(__name__)
+
+#: Handlers quicker than this (seconds, on average) get the turn to read back lazily.
+_QUICK = 0.001
+
+#: Weight of the latest time away in its moving average.
+_AWAY_WEIGHT = 0.1
 
 
 class _Incoming(IncomingMessage):
@@ -54,7 +61,7 @@ class _Incoming(IncomingMessage):
 
 class RedisListener(Listener):
     """Consumes ``streams`` (created with their group if missing) as one consumer, and the
-    call lists ``calls`` if any.
+    call lists ``calls`` if any (interrupted through the list ``doorbell``).
 
     ``transient`` streams belong to this listener or its pool (fanout copies, pool streams):
     they expire ``route_ttl`` seconds after the last beat; ``routes`` are refreshed on every
@@ -70,18 +77,32 @@ class RedisListener(Listener):
         routes: Sequence[Route] = (),
         route_ttl: float = 0.0,
         calls: Sequence[str] = (),
+        doorbell: str = "",
     ) -> None:
         self._factory = factory
         self.consumer = f"{factory.name}:{uuid.uuid4().hex[:12]}"
         self._inbox = Inbox(factory.settings.prefetch_count)
+        self._calls = (
+            CallReader(factory, calls, doorbell, self._inbox, f"{self.consumer}:calls")
+            if calls
+            else None
+        )
         self._streams = StreamReader(
-            factory, self._inbox, self.consumer, streams, transient, routes, route_ttl
+            factory,
+            self._inbox,
+            self.consumer,
+            streams,
+            transient,
+            routes,
+            route_ttl,
+            ring=self._calls.ring if self._calls is not None else None,
         )
         self._cleanup_lock = threading.Lock()
         self._cleaned = False
-        self._calls = (
-            CallReader(factory, calls, self._inbox, f"{self.consumer}:calls") if calls else None
-        )
+        # How long pollers stay away handling what they took (moving average, seconds):
+        # it decides how the turn to read the call lists is passed on (inbox.py).
+        self._away = 0.0
+        self._local = threading.local()
 
     def open(self) -> RedisListener:
         """Declare the streams and start reading; raises ``TransportDriverError``."""
@@ -89,25 +110,62 @@ class RedisListener(Listener):
             self._streams.open()
         except REDIS_ERRORS as exc:
             raise translate(exc, "starting a listener") from exc
-        if self._calls is not None:
-            self._calls.start()
         return self
 
     def poll(self, timeout: float | None = None) -> IncomingMessage | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        now = time.monotonic()
+        deadline = None if timeout is None else now + timeout
+        may_read = self._calls is not None
+        local = self._local
+        returned = getattr(local, "returned", None)
+        if returned is not None:
+            local.returned = None
+            self._away += (now - returned - self._away) * _AWAY_WEIGHT
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            entry = self._inbox.take(left)
+            item = self._inbox.next(left, may_read)
+            entry = self._read_calls(deadline) if item is READ else item
             if entry is None:
                 return None
             if not entry.expired():
+                if may_read:
+                    local.returned = time.monotonic()
                 return _Incoming(self, entry)
             LOG.debug("Dropping an expired request from %s", entry.stream)
             self._settle(entry, requeue=False)
 
+    def _read_calls(self, deadline: float | None) -> Entry | None:
+        """Holding the turn: pop call requests until one comes (or a stream entry, which
+        rings the doorbell when nobody else polls), the ``deadline`` passes or the listener
+        stops; then pass the turn on."""
+        assert self._calls is not None
+        inbox = self._inbox
+        entry = None
+        try:
+            while not inbox.stopped:
+                entry = inbox.take_nowait()
+                if entry is not None:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                popped = self._calls.read(left)
+                if popped:
+                    entry = inbox.keep(popped)
+                    break
+        finally:
+            inbox.end_turn(eager=self._away > _QUICK)
+        # Taken after stop, an entry stays known: cleanup gives it back.
+        return None if inbox.stopped else entry
+
     def stop(self) -> None:
         if self._inbox.stop():
             self._unblock()
+            if self._calls is not None:
+                try:
+                    self._calls.ring(self._factory.shared)
+                except REDIS_ERRORS as exc:  # the pop ends within half the socket timeout
+                    LOG.debug("Could not ring the doorbell of %s: %s", self.consumer, exc)
 
     def cleanup(self) -> None:
         with self._cleanup_lock:
@@ -115,7 +173,7 @@ class RedisListener(Listener):
                 return
             self._cleaned = True
         self.stop()
-        threads = [self._streams.thread] + ([self._calls.thread] if self._calls else [])
+        threads = [self._streams.thread]
         deadline = time.monotonic() + self._factory.settings.socket_timeout
         while time.monotonic() < deadline:
             alive = [t for t in threads if t.is_alive()]
@@ -124,6 +182,8 @@ class RedisListener(Listener):
             alive[0].join(0.05)
             self._unblock()
         readers_gone = not any(t.is_alive() for t in threads)
+        if self._calls is not None:
+            self._calls.close()
         leftovers, settlements = self._inbox.drain()
         settlements += [
             entry.settlement(requeue=True)
@@ -158,6 +218,8 @@ class RedisListener(Listener):
                 pipe.zrem(route.zset, route.stream)
         if reader.owned:
             pipe.delete(*reader.owned)
+        if self._calls is not None:
+            pipe.delete(self._calls.doorbell)
         if delete_consumer:
             for stream in reader.streams:
                 if stream not in reader.owned:
@@ -166,8 +228,6 @@ class RedisListener(Listener):
 
     def _unblock(self) -> None:
         self._streams.unblock()
-        if self._calls is not None:
-            self._calls.unblock()
 
     def _settle(self, entry: Entry, requeue: bool) -> None:
         if not self._inbox.settle(entry, requeue):

@@ -7,9 +7,12 @@ Entry fields: ``b`` body, ``c`` content type, ``e`` expiry (epoch milliseconds, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis
+
+from rpcmsg_drivers.redis.resp import execute_pooled, pack
 
 __all__ = ["Scripts"]
 
@@ -91,3 +94,17 @@ class Scripts:
         self.notify: Any = client.register_script(NOTIFY)
         self.reply: Any = client.register_script(REPLY)
         self.forget: Any = client.register_script(FORGET)
+
+    @staticmethod
+    def evalsha(
+        client: redis.Redis, script: Any, keys: Sequence[str], args: Sequence[bytes | str | int]
+    ) -> Any:
+        """Run ``script`` (one of the attributes) on a connection of ``client``'s pool in one
+        round trip, packed by hand (the hot paths); loads it first if Redis does not know it
+        (after a restart)."""
+        command = pack(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return execute_pooled(client, command)
+        except redis.exceptions.NoScriptError:
+            client.script_load(script.script)
+            return execute_pooled(client, command)

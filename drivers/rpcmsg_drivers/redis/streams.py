@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,8 @@ class StreamReader:
     """Reads ``streams`` as consumer ``consumer`` into ``inbox``.
 
     ``transient`` streams expire ``route_ttl`` seconds after the last beat; ``routes`` are
-    refreshed on every beat.
+    refreshed on every beat. ``ring`` interrupts the listener's call reader; it is called
+    when entries arrive while a poller reads the call lists and no other poller waits.
     """
 
     def __init__(
@@ -68,8 +69,10 @@ class StreamReader:
         transient: Sequence[str],
         routes: Sequence[Route],
         route_ttl: float,
+        ring: Callable[[redis.Redis], None] | None = None,
     ) -> None:
         settings = factory.settings
+        self._ring = ring
         self._factory = factory
         self._inbox = inbox
         self.consumer = consumer
@@ -274,6 +277,8 @@ class StreamReader:
                     )
                 )
         self._inbox.add(entries)
+        if entries and self._ring is not None and self._inbox.reading:
+            self._ring(client)
         if gone:
             pipe = client.pipeline(transaction=False)
             for stream, entry_id in gone:
