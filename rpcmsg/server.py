@@ -33,6 +33,9 @@ __all__ = [
 
 LOG = logging.getLogger(__name__)
 
+#: Seconds a worker waits before polling again after its listener raised.
+_POLL_RETRY = 0.1
+
 
 class MessageHandlingServer(abc.ABC):
     """Consumes messages from a transport and hands each to ``_process``.
@@ -77,7 +80,12 @@ class MessageHandlingServer(abc.ABC):
         while True:
             with self._pool_lock:
                 self._idle += 1
-            incoming = listener.poll(None)
+            try:
+                incoming = listener.poll(None)
+            except Exception:  # a driver bug must not end the worker: poll again
+                LOG.exception("Listener failed to poll")
+                incoming = None
+                self._stopped.wait(_POLL_RETRY)
             with self._pool_lock:
                 self._idle -= 1
                 grow = (

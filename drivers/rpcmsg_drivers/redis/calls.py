@@ -86,9 +86,12 @@ class CallReader:
             keys = self._keys
             command = pack(b"BLMPOP", f"{block:.3f}", len(keys), *keys, b"LEFT", b"COUNT", room)
             popped = execute(connection_of(client), command)
-        except REDIS_ERRORS as exc:
-            if self._inbox.stopped:
+        except (*REDIS_ERRORS, OSError, ValueError) as exc:
+            # OSError, ValueError: the connection was closed under the pop (cleanup).
+            if self._inbox.stopped or self._closed:
                 return []
+            if not isinstance(exc, REDIS_ERRORS):
+                raise
             delay = self._factory.settings.backoff(self._attempt)
             self._attempt += 1
             LOG.warning(

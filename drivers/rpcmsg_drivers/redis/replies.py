@@ -94,9 +94,12 @@ class RedisReplyConsumer(ReplyConsumer):
                 self._client_id = int(client.client_id())
             command = pack(b"BLMPOP", f"{block:.3f}", 1, self.address, b"LEFT", b"COUNT", _BATCH)
             popped = execute(connection_of(client), command)
-        except REDIS_ERRORS as exc:
+        except (*REDIS_ERRORS, OSError, ValueError) as exc:
+            # OSError, ValueError: the connection was closed under the pop (close).
             if self._closed.is_set():
                 return []
+            if not isinstance(exc, REDIS_ERRORS):
+                raise
             delay = self._factory.settings.backoff(self._attempt)
             self._attempt += 1
             LOG.warning("Reply consumer lost Redis (%s); reconnecting in %.1fs", exc, delay)
