@@ -30,7 +30,7 @@ from typing import cast
 import redis
 
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
-from rpcmsg_drivers.redis.errors import REDIS_ERRORS
+from rpcmsg_drivers.redis.errors import POP_ERRORS, REDIS_ERRORS
 from rpcmsg_drivers.redis.framing import unframe_call
 from rpcmsg_drivers.redis.inbox import Entry, Inbox
 from rpcmsg_drivers.redis.resp import connection_of, execute, pack
@@ -86,7 +86,7 @@ class CallReader:
             keys = self._keys
             command = pack(b"BLMPOP", f"{block:.3f}", len(keys), *keys, b"LEFT", b"COUNT", room)
             popped = execute(connection_of(client), command)
-        except (*REDIS_ERRORS, OSError, ValueError) as exc:
+        except POP_ERRORS as exc:
             # OSError, ValueError: the connection was closed under the pop (cleanup).
             if self._inbox.stopped or self._closed:
                 return []

@@ -14,7 +14,7 @@ import redis.exceptions
 
 from rpcmsg.exceptions import TransportDriverError
 
-__all__ = ["RETRYABLE", "REDIS_ERRORS", "retryable", "translate"]
+__all__ = ["POP_ERRORS", "RETRYABLE", "REDIS_ERRORS", "retryable", "translate"]
 
 #: Errors after which a connection is unusable and the command may be tried again.
 RETRYABLE: tuple[type[BaseException], ...] = (
@@ -27,6 +27,10 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 
 #: Every error redis-py raises.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+
+#: What a blocking pop raises, also when its connection is closed under it by another thread
+#: (``ValueError`` from the closed socket buffer).
+POP_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, ValueError)
 
 
 def retryable(exc: BaseException) -> bool:

@@ -21,7 +21,7 @@ import redis
 
 from rpcmsg.driver.base import ReplyConsumer, ReplyHandler
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
-from rpcmsg_drivers.redis.errors import REDIS_ERRORS
+from rpcmsg_drivers.redis.errors import POP_ERRORS, REDIS_ERRORS
 from rpcmsg_drivers.redis.framing import unframe_reply
 from rpcmsg_drivers.redis.keys import Keys
 from rpcmsg_drivers.redis.resp import connection_of, execute, pack
@@ -94,7 +94,7 @@ class RedisReplyConsumer(ReplyConsumer):
                 self._client_id = int(client.client_id())
             command = pack(b"BLMPOP", f"{block:.3f}", 1, self.address, b"LEFT", b"COUNT", _BATCH)
             popped = execute(connection_of(client), command)
-        except (*REDIS_ERRORS, OSError, ValueError) as exc:
+        except POP_ERRORS as exc:
             # OSError, ValueError: the connection was closed under the pop (close).
             if self._closed.is_set():
                 return []
