@@ -25,11 +25,16 @@ Design:
   an expiry it refreshes; a fanout publish copies the message into every live route.
 * Notification pools: the default (pool-less) stream of an address is created by the first
   publish; a pool's stream is registered as a route of each address it listens to.
-* Replies: a list per transport, pushed with ``RPUSH``; its consumer takes every waiting
-  reply in one ``BLMPOP`` (:mod:`rpcmsg_drivers.redis.replies`).
-* Each listener has one reader thread per kind (streams, call lists), each on a connection
-  of its own named after the consumer; ``stop`` wakes them with ``CLIENT UNBLOCK``.
-  Publishing uses the transport's connection pool.
+* Replies: a list per transport, pushed with ``RPUSH``; the consumer is polled, so the
+  waiting callers pop their replies themselves, every waiting reply in one ``BLMPOP``
+  (:mod:`rpcmsg_drivers.redis.replies`).
+* Threads: each listener has one stream reader thread; its call lists are popped by the
+  server's own workers, taking turns, so the worker that pops a request handles it
+  (:mod:`rpcmsg_drivers.redis.inbox`). Readers block on connections of their own named
+  after the consumer; ``stop`` wakes them with ``CLIENT UNBLOCK`` and the listener's
+  doorbell list. Publishing uses the transport's connection pool; the four commands of a
+  call (request, its pop, reply, its pop) are packed by hand
+  (:mod:`rpcmsg_drivers.redis.resp`).
 
 Guarantees:
 
@@ -155,8 +160,8 @@ class RedisDriver(Driver):
             routes = keys.fanout_routes(topic)
             now = _now_ms()
             delivered = self._factory.run(
-                lambda c: self._scripts.fanout(
-                    keys=[routes], args=[now, maxlen, body, content_type], client=c
+                lambda c: self._scripts.evalsha(
+                    c, self._scripts.fanout, [routes], [now, maxlen, body, content_type]
                 ),
                 retry,
                 f"sending a fanout cast to {topic}",
@@ -178,8 +183,8 @@ class RedisDriver(Driver):
             stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
             expires = ""
             delivered = self._factory.run(
-                lambda c: self._scripts.send(
-                    keys=[stream], args=[maxlen, body, content_type, expires], client=c
+                lambda c: self._scripts.evalsha(
+                    c, self._scripts.send, [stream], [maxlen, body, content_type, expires]
                 ),
                 retry,
                 f"sending a request to {stream}",
@@ -243,8 +248,8 @@ class RedisDriver(Driver):
         maxlen = self.settings.stream_max_length
         now = _now_ms()
         self._factory.run(
-            lambda c: self._scripts.notify(
-                keys=[stream, routes], args=[now, maxlen, GROUP, body, content_type], client=c
+            lambda c: self._scripts.evalsha(
+                c, self._scripts.notify, [stream, routes], [now, maxlen, GROUP, body, content_type]
             ),
             retry,
             f"sending a notification to {stream}",

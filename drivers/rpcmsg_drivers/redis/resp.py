@@ -1,4 +1,4 @@
-"""Commands on the hot paths, packed by hand: the request, the reply and their pops.
+"""Commands on the hot paths, packed by hand: publishing, replies, pops and stream reads.
 
 redis-py's command layer (argument encoding, observability hooks, retry wrappers, pool
 bookkeeping) costs about as much Python time per command as the round trip itself on a fast
@@ -13,7 +13,14 @@ from typing import Any, Protocol, cast
 
 import redis
 
-__all__ = ["Connection", "connection_of", "execute", "execute_pooled", "pack"]
+__all__ = [
+    "Connection",
+    "connection_of",
+    "execute",
+    "execute_many_pooled",
+    "execute_pooled",
+    "pack",
+]
 
 
 class Connection(Protocol):
@@ -71,3 +78,26 @@ def execute_pooled(client: redis.Redis, command: bytes) -> Any:
         return execute(cast(Connection, conn), command)
     finally:
         pool.release(conn)
+
+
+def execute_many_pooled(client: redis.Redis, commands: list[bytes]) -> list[Any]:
+    """Send ``commands`` in one write on a connection of ``client``'s pool and return their
+    replies in order. An error reply is returned in its place, as its ``ResponseError``, so
+    the connection stays in step; any other error disconnects it and is raised."""
+    pool = client.connection_pool
+    pooled = pool.get_connection()
+    conn = cast(Connection, pooled)
+    try:
+        conn.send_packed_command([b"".join(commands)])
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.exceptions.ResponseError as exc:
+                replies.append(exc)
+        return replies
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(pooled)

@@ -29,6 +29,7 @@ from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS
 from rpcmsg_drivers.redis.inbox import Entry, Inbox
 from rpcmsg_drivers.redis.keys import GROUP
+from rpcmsg_drivers.redis.resp import execute_many_pooled, pack
 
 __all__ = ["Route", "StreamReader"]
 
@@ -152,31 +153,39 @@ class StreamReader:
 
     def _read(self, client: redis.Redis, count: int) -> None:
         """Write the acks collected so far and read up to ``count`` new entries, in one
-        round trip."""
+        round trip (commands packed by hand: this is the hot path of casts)."""
         acks = self._inbox.take_acks()
-        streams: dict[Any, Any] = dict.fromkeys(self.streams, ">")
-        if not acks:
-            reply = client.xreadgroup(
-                GROUP, self.consumer, streams, count=count, block=self._block_ms
-            )
-        else:
-            # Plain commands: a script in a pipeline costs a SCRIPT EXISTS round trip.
-            by_stream: dict[str, list[Any]] = {}
+        commands: list[bytes] = []
+        if acks:
+            by_stream: dict[str, list[str]] = {}
             for ack in acks:
                 by_stream.setdefault(ack.stream, []).append(ack.entry_id)
-            pipe = client.pipeline(transaction=False)
             for stream, ids in by_stream.items():
-                pipe.xack(stream, GROUP, *ids)
-                pipe.xdel(stream, *ids)
-            pipe.xreadgroup(GROUP, self.consumer, streams, count=count, block=self._block_ms)
-            try:
-                reply = pipe.execute(raise_on_error=False)[-1]
-            except BaseException:
-                self._inbox.restore_acks(acks)
-                raise
-            if isinstance(reply, Exception):
-                raise reply
-        self._deliver(client, reply, redelivered=False)
+                commands.append(pack(b"XACK", stream, GROUP, *ids))
+                commands.append(pack(b"XDEL", stream, *ids))
+        commands.append(
+            pack(
+                b"XREADGROUP",
+                b"GROUP",
+                GROUP,
+                self.consumer,
+                b"COUNT",
+                count,
+                b"BLOCK",
+                self._block_ms,
+                b"STREAMS",
+                *self.streams,
+                *([b">"] * len(self.streams)),
+            )
+        )
+        try:
+            reply = execute_many_pooled(client, commands)[-1]
+        except BaseException:
+            self._inbox.restore_acks(acks)
+            raise
+        if isinstance(reply, Exception):
+            raise reply
+        self._deliver(client, _read_reply(reply), redelivered=False)
 
     def _setup(self, client: redis.Redis) -> None:
         """Create the streams and groups that are missing; register routes."""
@@ -293,6 +302,23 @@ def _connected_names(client: redis.Redis) -> set[str] | None:
         return {_text(c.get("name", "")) for c in client.client_list()}
     except redis.exceptions.ResponseError:
         return None
+
+
+def _read_reply(reply: Any) -> list[tuple[Any, list[tuple[Any, Any]]]]:
+    """A raw ``XREADGROUP`` reply (a RESP3 map or a RESP2 array, entries with flat field
+    lists) in the shape ``_deliver`` reads: ``[(stream, [(id, {field: value} or None)])]``."""
+    if not reply:
+        return []
+    pairs = reply.items() if isinstance(reply, dict) else reply
+    out = []
+    for stream, items in pairs:
+        entries = []
+        for entry_id, fields in items or ():
+            if isinstance(fields, list):
+                fields = dict(zip(fields[::2], fields[1::2], strict=True))
+            entries.append((entry_id, fields))
+        out.append((stream, entries))
+    return out
 
 
 def _text(value: Any) -> str:
