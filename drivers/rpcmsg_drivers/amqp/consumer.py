@@ -6,6 +6,11 @@ SSL sockets cannot be read and written from two threads): other threads hand it 
 through a socket pair it waits on together with the broker's socket, so that work runs at
 once. Idle, it wakes once a second to keep heartbeats going.
 
+A *polled* consumer (the reply consumer) is drained instead by the threads that call
+``poll``, one at a time (a lock guards the connection), so that a reply is read by the
+caller waiting for it. Its thread then only keeps the connection: when nobody polled for a
+second it drains what came, keeps heartbeats going, and reconnects a broken connection.
+
 After a connection failure it reconnects (failing over between hosts with backoff, for
 ever until closed), declares its queues again and consumes again. Messages held from the
 previous connection cannot be settled any more: the broker has already requeued them.
@@ -63,8 +68,14 @@ class ConsumerThread:
         no_ack: bool,
         prefetch: int,
         name: str,
+        polled: bool = False,
     ) -> None:
         self._connector = connector
+        self._polled = polled
+        # Polled consumers: who holds the connection, and when a poller last had it.
+        self._lock = threading.Lock()
+        self._last_poll = 0.0
+        self._last_beat = time.monotonic()
         self._queues = list(queues)
         self._on_message = on_message
         self._no_ack = no_ack
@@ -195,7 +206,9 @@ class ConsumerThread:
                 raise ConnectionResetError(str(exc)) from exc
 
     def _run(self) -> None:
-        last_beat = time.monotonic()
+        if self._polled:
+            self._keep()
+            return
         if self._conn is None and not self._reconnect():
             return
         while True:
@@ -203,19 +216,7 @@ class ConsumerThread:
                 self._run_ops()
                 if self._closing.is_set():
                     break
-                assert self._conn is not None
-                if self._wait_readable():
-                    try:
-                        # The frames of one message follow each other: read on until a
-                        # method is complete, unless a lone frame (a heartbeat) came.
-                        while not self._conn.blocking_read(timeout=IDLE_WAIT):
-                            if not select.select([self._conn.transport.sock], [], [], 0)[0]:
-                                break
-                    except TimeoutError:
-                        pass
-                if self._heartbeat_every and time.monotonic() - last_beat > self._heartbeat_every:
-                    last_beat = time.monotonic()
-                    self._conn.heartbeat_tick(rate=self._connector.settings.heartbeat_rate)
+                self._step(self._idle_wait)
             except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
                 if self._closing.is_set():
                     break
@@ -228,14 +229,82 @@ class ConsumerThread:
                     break
         self._drop_connection()
 
-    def _wait_readable(self) -> bool:
-        """Sleep until the broker sent something (True) or someone woke us (False)."""
+    def _step(self, wait: float) -> None:
+        """Read what the broker sends within ``wait`` seconds (messages go to
+        ``on_message``) and keep heartbeats going. Raises the connection's errors."""
+        assert self._conn is not None
+        if self._wait_readable(wait):
+            try:
+                # The frames of one message follow each other: read on until a method is
+                # complete, unless a lone frame (a heartbeat) came.
+                while not self._conn.blocking_read(timeout=IDLE_WAIT):
+                    if not select.select([self._conn.transport.sock], [], [], 0)[0]:
+                        break
+            except TimeoutError:
+                pass
+        if self._heartbeat_every and time.monotonic() - self._last_beat > self._heartbeat_every:
+            self._last_beat = time.monotonic()
+            self._conn.heartbeat_tick(rate=self._connector.settings.heartbeat_rate)
+
+    # -- polled consumers --------------------------------------------------------------
+
+    def poll(self, timeout: float) -> None:
+        """Polled consumers: read for up to ``timeout`` seconds in this thread. Never raises:
+        a broken connection is left to the keeping thread to open again."""
+        self._last_poll = time.monotonic()
+        if self._closing.is_set() or not self._lock.acquire(timeout=timeout):
+            return
+        try:
+            if self._conn is None:  # being reconnected by the keeping thread
+                self._closing.wait(min(timeout, self._idle_wait))
+                return
+            self._run_ops()
+            self._step(min(timeout, self._idle_wait))
+        except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+            LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
+            self._drop_connection()
+        finally:
+            self._last_poll = time.monotonic()
+            self._lock.release()
+
+    def _keep(self) -> None:
+        """The thread of a polled consumer: read, beat and reconnect while nobody polls."""
+        while not self._closing.wait(self._idle_wait):
+            if self._conn is not None and time.monotonic() - self._last_poll < self._idle_wait:
+                continue  # callers are reading
+            with self._lock:
+                try:
+                    if self._conn is None:
+                        if not self._reconnect():
+                            break
+                        continue
+                    self._run_ops()
+                    self._step(0.0)
+                except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+                    if self._closing.is_set():
+                        break
+                    LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
+                    self._drop_connection()
+                except Exception:
+                    LOG.exception("%s: unexpected error keeping the connection", self._name)
+                    self._drop_connection()
+        with self._lock:
+            try:
+                if self._conn is not None:
+                    self._run_ops()
+            except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
+                LOG.debug("%s: could not finish before closing: %s", self._name, exc)
+            self._drop_connection()
+
+    def _wait_readable(self, wait: float) -> bool:
+        """Sleep until the broker sent something (True) or someone woke us (False), at
+        most ``wait`` seconds."""
         assert self._conn is not None
         sock = self._conn.transport.sock
         pending = getattr(sock, "pending", None)  # SSL: decrypted bytes not yet read
         if pending is not None and pending():
             return True
-        readable, _, _ = select.select([sock, self._wake_r], [], [], self._idle_wait)
+        readable, _, _ = select.select([sock, self._wake_r], [], [], wait)
         if self._wake_r in readable:
             try:
                 while self._wake_r.recv(4096):

@@ -3,7 +3,7 @@
 A listener owns one :class:`~rpcmsg_drivers.amqp.consumer.ConsumerThread`: the thread puts
 each delivery in an inbox that ``poll`` reads, from any number of worker threads; settling a
 message is handed back to the thread. Replies are consumed without acknowledgements (a reply
-is worth nothing once its caller is gone) and handed straight to the core.
+is worth nothing once its caller is gone), read by the waiting callers themselves.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import amqp
 
@@ -166,7 +166,11 @@ class AMQPListener(Listener):
 
 
 class AMQPReplyConsumer(ReplyConsumer):
-    """The transport's reply queue ``reply_<uuid>``, consumed without acknowledgements."""
+    """The transport's reply queue ``reply_<uuid>``, consumed without acknowledgements.
+
+    Polled: the callers waiting for replies read them (see ``ConsumerThread.poll``)."""
+
+    polled: ClassVar[bool] = True
 
     def __init__(self, connector: Connector, queue_for: Any, on_reply: ReplyHandler) -> None:
         self.address = f"reply_{uuid.uuid4().hex}"
@@ -179,6 +183,7 @@ class AMQPReplyConsumer(ReplyConsumer):
             no_ack=True,
             prefetch=0,
             name="rpcmsg-amqp-replies",
+            polled=True,
         )
         # A call must end in MessagingTimeout, not in an error here, while the broker is
         # unreachable: the consumer keeps trying in the background.
@@ -191,6 +196,9 @@ class AMQPReplyConsumer(ReplyConsumer):
             LOG.error("Dropping a reply that cannot be decompressed: %s", exc)
             return
         self._on_reply(body, message.properties.get("content_type") or JSON)
+
+    def poll(self, timeout: float) -> None:
+        self._consumer.poll(timeout)
 
     def close(self) -> None:
         name = self._queue.name
