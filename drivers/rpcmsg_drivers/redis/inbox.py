@@ -7,16 +7,8 @@ back. Acks of stream entries wait here until the stream reader writes them with 
 read. At most ``prefetch`` entries wait to be polled.
 
 The inbox also keeps the *turn* to read the call lists (:mod:`~rpcmsg_drivers.redis.calls`):
-the pollers take turns (leader/follower). ``next`` gives the turn to a poller when nobody
-holds it; the others wait for entries. So a request is handled by the thread that popped it,
-with no hand-off between threads. When the holder leaves with a request to handle, the turn
-is passed on in one of two ways, chosen by the listener from how long its handlers take:
-
-* eagerly: ``end_turn`` wakes a waiting poller to read next (handlers are slow);
-* lazily: nobody is woken, since the holder will be back before a wake-up would pay off
-  (handlers are quick). One waiting poller, the *standby*, wakes every ``STANDBY_GRACE``
-  seconds and takes the turn if it is still free, so a handler that turns out slow delays
-  other requests by that much at most.
+the pollers take turns (:class:`rpcmsg.driver.turns.Turns`), so a request is handled by the
+thread that popped it, with no hand-off between threads.
 """
 
 from __future__ import annotations
@@ -27,21 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from rpcmsg import _sync
+from rpcmsg.driver.turns import READ, Turns
 from rpcmsg_drivers.redis.settle import Settlement
 
-__all__ = ["READ", "STANDBY_GRACE", "Entry", "Inbox"]
+__all__ = ["READ", "Entry", "Inbox"]
 
-_STOP = object()
-
-#: Put in the queue by ``end_turn``: the turn to read is free, a waiting poller takes it.
-_TURN = object()
-
-#: Returned by ``next`` to the poller that now holds the turn to read.
-READ = object()
-
-#: Seconds between two looks of the standby poller at a turn left free (lazy passing).
-STANDBY_GRACE = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,24 +63,19 @@ class Entry:
 class Inbox:
     """The state a listener's threads share.
 
-    Waiting entries sit in a FIFO queue (C-implemented, and green under eventlet) that wakes
-    exactly one poller per entry; the known entries and pending acks are guarded by a lock;
-    readers wait for room on a condition that every ``take`` signals.
+    Waiting entries and the turn to read are kept by a :class:`~rpcmsg.driver.turns.Turns`;
+    the known entries and pending acks are guarded by a lock; readers wait for room on a
+    condition that every entry taken signals.
     """
 
     def __init__(self, prefetch: int) -> None:
         self._prefetch = prefetch
-        self._queue: Any = _sync.new_queue()
+        self._turns = Turns()
         self._lock = threading.Lock()
         self._room = threading.Condition(threading.Lock())
         self._known: dict[tuple[str, str], Entry] = {}
         self._acks: list[Settlement] = []
         self._stopped = False
-        # The turn to read call lists, how many pollers wait for entries, and whether one
-        # of them is the standby; under _lock.
-        self._reading = False
-        self._waiting = 0
-        self._standby = False
         #: Set by ``stop``: readers waiting to reconnect wake up and leave.
         self.halt = threading.Event()
 
@@ -117,7 +94,7 @@ class Inbox:
             if self._stopped:
                 return False
             self._stopped = True
-        self._queue.put(_STOP)  # each poller woken by it passes it on
+        self._turns.stop()
         with self._room:
             self._room.notify_all()
         self.halt.set()
@@ -138,10 +115,10 @@ class Inbox:
                     self._known[entry.key] = entry
                     fresh.append(entry)
         for entry in fresh:
-            self._queue.put(entry)
+            self._turns.put(entry)
 
     def room(self) -> int:
-        return max(0, self._prefetch - int(self._queue.qsize()))
+        return max(0, self._prefetch - self._turns.qsize())
 
     def wait_for_room(self, timeout: float) -> int:
         """How many entries may be read now, after waiting up to ``timeout`` for room."""
@@ -171,65 +148,23 @@ class Inbox:
     # -- pollers -----------------------------------------------------------------------
 
     def next(self, timeout: float | None, may_read: bool = False) -> Any:
-        """The next entry; or ``READ`` when ``may_read`` and the turn to read was free (the
-        caller holds it now and must call ``end_turn``); or None after ``timeout`` or once
-        stopped. An entry taken after ``stop`` stays known, so that ``cleanup`` gives it
-        back."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._stopped:
-            standby = False
-            item = self._get_nowait()
-            if item is None:
-                with self._lock:
-                    if may_read and not self._reading and not self._stopped:
-                        self._reading = True
-                        self._nominate()
-                        return READ
-                    self._waiting += 1
-                    standby = may_read and not self._standby
-                    self._standby = self._standby or standby
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                wait = left
-                if standby:
-                    wait = STANDBY_GRACE if left is None else min(left, STANDBY_GRACE)
-                try:
-                    item = self._queue.get(timeout=wait)
-                except _sync.Empty:
-                    item = None
-                finally:
-                    with self._lock:
-                        self._waiting -= 1
-                        if standby:
-                            self._standby = False
-                if item is None:
-                    if left is not None and wait == left:
-                        return None
-                    continue  # the standby looks at the turn
-            if item is _STOP:
-                self._queue.put(_STOP)  # each poller woken by it passes it on
-                return None
-            if item is _TURN:
-                continue
-            self._taken()
-            if standby:
-                with self._lock:
-                    self._nominate()
-            return None if self._stopped else cast(Entry, item)
-        return None
+        """The next entry; or ``READ`` when ``may_read`` and the turn to read the call lists
+        was free (the caller holds it now and must call ``end_turn``); or None after
+        ``timeout`` or once stopped. An entry taken after ``stop`` stays known, so that
+        ``cleanup`` gives it back."""
+        item = self._turns.next(timeout, may_read)
+        if item is None or item is READ:
+            return item
+        self._taken()
+        return None if self._stopped else cast(Entry, item)
 
     def take_nowait(self) -> Entry | None:
         """An entry waiting to be polled, if any (the turn holder looks between reads)."""
-        while True:
-            item = self._get_nowait()
-            if item is None:
-                return None
-            if item is _TURN:  # stale: the caller holds the turn
-                continue
-            if item is _STOP:
-                self._queue.put(_STOP)
-                return None
-            self._taken()
-            return cast(Entry, item)
+        item = self._turns.take_nowait()
+        if item is None:
+            return None
+        self._taken()
+        return cast(Entry, item)
 
     def keep(self, entries: list[Entry]) -> Entry:
         """Make the entries the turn holder popped known; the first is its own to handle,
@@ -243,31 +178,13 @@ class Inbox:
 
     def end_turn(self, eager: bool) -> None:
         """Give the turn to read back; ``eager``: wake a waiting poller to take it."""
-        with self._lock:
-            self._reading = False
-            wake = eager and self._waiting > 0
-        if wake:
-            self._queue.put(_TURN)
-
-    def _nominate(self) -> None:
-        """Wake a waiting poller to become the standby if there is none. Holds ``_lock``."""
-        if self._waiting > 0 and not self._standby:
-            self._queue.put(_TURN)
+        self._turns.end_turn(eager)
 
     @property
     def reading(self) -> bool:
         """Whether a poller holds the turn to read and none waits for entries (a new entry
         would then wait for the holder's read to end)."""
-        with self._lock:
-            return self._reading and self._waiting == 0
-
-    def _get_nowait(self) -> Any:
-        if self._queue.empty():
-            return None
-        try:
-            return self._queue.get_nowait()
-        except _sync.Empty:
-            return None
+        return self._turns.reading
 
     def _taken(self) -> None:
         with self._room:
@@ -291,10 +208,5 @@ class Inbox:
             leftovers = list(self._known.values())
             self._known.clear()
             acks, self._acks = self._acks, []
-        while True:
-            try:
-                self._queue.get_nowait()
-            except _sync.Empty:
-                break
-        self._queue.put(_STOP)
+        self._turns.drain()
         return leftovers, acks

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import redis
 
 from rpcmsg.driver.base import IncomingMessage, Listener
+from rpcmsg.driver.turns import Pace
 from rpcmsg_drivers.redis.calls import CallReader
 from rpcmsg_drivers.redis.connection import ClientFactory
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, translate
@@ -31,12 +32,6 @@ from rpcmsg_drivers.redis.streams import Route, StreamReader
 __all__ = ["RedisListener", "Route"]
 
 LOG = logging.getLogger(__name__)
-
-#: Handlers quicker than this (seconds, on average) get the turn to read back lazily.
-_QUICK = 0.001
-
-#: Weight of the latest time away in its moving average.
-_AWAY_WEIGHT = 0.1
 
 
 class _Incoming(IncomingMessage):
@@ -99,10 +94,9 @@ class RedisListener(Listener):
         )
         self._cleanup_lock = threading.Lock()
         self._cleaned = False
-        # How long pollers stay away handling what they took (moving average, seconds):
-        # it decides how the turn to read the call lists is passed on (inbox.py).
-        self._away = 0.0
-        self._local = threading.local()
+        # How long pollers stay away handling what they took: it decides how the turn to
+        # read the call lists is passed on.
+        self._pace = Pace()
 
     def open(self) -> RedisListener:
         """Declare the streams and start reading; raises ``TransportDriverError``."""
@@ -113,14 +107,10 @@ class RedisListener(Listener):
         return self
 
     def poll(self, timeout: float | None = None) -> IncomingMessage | None:
-        now = time.monotonic()
-        deadline = None if timeout is None else now + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         may_read = self._calls is not None
-        local = self._local
-        returned = getattr(local, "returned", None)
-        if returned is not None:
-            local.returned = None
-            self._away += (now - returned - self._away) * _AWAY_WEIGHT
+        if may_read:
+            self._pace.back()
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             item = self._inbox.next(left, may_read)
@@ -129,7 +119,7 @@ class RedisListener(Listener):
                 return None
             if not entry.expired():
                 if may_read:
-                    local.returned = time.monotonic()
+                    self._pace.away()
                 return _Incoming(self, entry)
             LOG.debug("Dropping an expired request from %s", entry.stream)
             self._settle(entry, requeue=False)
@@ -154,7 +144,7 @@ class RedisListener(Listener):
                     entry = inbox.keep(popped)
                     break
         finally:
-            inbox.end_turn(eager=self._away > _QUICK)
+            inbox.end_turn(eager=self._pace.eager)
         # Taken after stop, an entry stays known: cleanup gives it back.
         return None if inbox.stopped else entry
 
