@@ -11,9 +11,12 @@ deliver notifications to endpoint methods named after priorities, screened by a
 Logging: :class:`LoggingNotificationHandler` sends log records as notifications;
 :class:`LoggingErrorNotificationHandler` (alias :class:`PublishErrorsHandler`) sends errors.
 
+WSGI: ``rpcmsg.notify.middleware.RequestNotifier`` notifies each HTTP request and response
+(import the module itself; this package does not, as in oslo.messaging).
+
 Modules: ``notifier`` (Notifier, driver base, transport), ``listener``, ``dispatcher``,
-``filter``, ``logger``, ``log_handler``, ``messaging``, ``log_driver``, ``test_driver``,
-``noop``, ``routing``; ``_format`` holds the wire format.
+``filter``, ``logger``, ``log_handler``, ``middleware``, ``messaging``, ``log_driver``,
+``test_driver``, ``noop``, ``routing``; ``_format`` holds the wire format.
 """
 
 from __future__ import annotations
