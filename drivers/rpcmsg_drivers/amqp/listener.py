@@ -1,14 +1,19 @@
 """Listeners (RPC servers, notification listeners) and the reply consumer.
 
-A listener owns one :class:`~rpcmsg_drivers.amqp.consumer.ConsumerThread`: the thread puts
-each delivery in an inbox that ``poll`` reads, from any number of worker threads; settling a
-message is handed back to the thread. Replies are consumed without acknowledgements (a reply
-is worth nothing once its caller is gone), read by the waiting callers themselves.
+A listener owns one polled :class:`~rpcmsg_drivers.amqp.consumer.ConsumerThread`: its
+pollers (the server's workers) take turns reading the connection
+(:class:`rpcmsg.driver.turns.Turns`), and the one that reads a message handles it, with no
+hand-off between threads; messages read beyond the first wait for the other pollers.
+Settling a message is handed to whoever reads the connection next (``call_soon``). While no
+poller reads, the consumer's own thread keeps the connection: it reads, beats and
+reconnects. Replies are consumed without acknowledgements (a reply is worth nothing once its
+caller is gone), read by the waiting callers themselves.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,19 +21,16 @@ from typing import Any, ClassVar
 
 import amqp
 
-from rpcmsg import _sync
 from rpcmsg.driver.base import JSON, IncomingMessage, Listener, ReplyConsumer, ReplyHandler
+from rpcmsg.driver.turns import READ, Pace, Turns
 from rpcmsg_drivers.amqp import codec
 from rpcmsg_drivers.amqp.connection import Connector
-from rpcmsg_drivers.amqp.consumer import ConsumerThread
+from rpcmsg_drivers.amqp.consumer import IDLE_WAIT, ConsumerThread
 from rpcmsg_drivers.amqp.topology import Queue
 
 __all__ = ["AMQPListener", "AMQPReplyConsumer", "body_of"]
 
 LOG = logging.getLogger(__name__)
-
-#: Put in the inbox to wake pollers once the listener is stopped.
-_STOP: Any = object()
 
 
 def body_of(message: amqp.Message) -> bytes:
@@ -75,10 +77,14 @@ class AMQPListener(Listener):
         temporary: Sequence[Queue] = (),
         name: str = "rpcmsg-amqp-listener",
     ) -> None:
-        self._inbox = _sync.new_queue()
+        self._turns = Turns()
+        self._pace = Pace()
         self._stopped = False
         self._temporary = list(temporary)
         self._prefetch = connector.settings.rabbit_qos_prefetch_count
+        # While a poller holds the turn and reads: its thread, and what it read.
+        self._reader: int | None = None
+        self._mine: list[_Delivery] = []
         self._consumer = ConsumerThread(
             connector,
             queues,
@@ -86,10 +92,11 @@ class AMQPListener(Listener):
             no_ack=False,
             prefetch=connector.settings.rabbit_qos_prefetch_count,
             name=name,
+            polled=True,
         )
         self._consumer.start()
 
-    # -- consumer thread side ----------------------------------------------------------
+    # -- whoever reads the connection --------------------------------------------------
 
     def _on_message(self, message: amqp.Message, generation: int) -> None:
         if self._stopped:
@@ -103,7 +110,10 @@ class AMQPListener(Listener):
             tag = message.delivery_tag
             self._consumer.call_soon(lambda ch: ch.basic_reject(tag, requeue=False))
             return
-        self._inbox.put(delivery)
+        if self._reader == threading.get_ident():
+            self._mine.append(delivery)
+        else:
+            self._turns.put(delivery)
 
     def _settle(self, tag: int, generation: int, how: str) -> None:
         consumer = self._consumer
@@ -116,28 +126,60 @@ class AMQPListener(Listener):
             else:
                 channel.basic_reject(tag, requeue=how == "requeue")
 
-        # Acknowledgements ride along with the thread's next wake-up instead of waking it
-        # (which costs the call path a thread switch), unless a prefetch limit makes the
-        # broker wait for them before delivering more. Requeues (rare) go out at once.
+        # Acknowledgements ride along with the next read instead of interrupting a blocked
+        # reader (which costs the call path a thread switch), unless a prefetch limit makes
+        # the broker wait for them before delivering more. Requeues (rare) go out at once.
         urgent = how != "ack" or self._prefetch > 0 or self._stopped
         consumer.call_soon(settle, urgent=urgent)
 
     # -- Listener ----------------------------------------------------------------------
 
     def poll(self, timeout: float | None = None) -> IncomingMessage | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
         if self._stopped:
             return None
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._pace.back()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            item = self._turns.next(left, may_read=True)
+            if item is READ:
+                item = self._read(deadline)
+            if item is None:
+                return None
+            delivery: _Delivery = item
+            if self._stopped:
+                delivery.requeue()
+                return None
+            self._pace.away()
+            return delivery
+
+    def _read(self, deadline: float | None) -> _Delivery | None:
+        """Holding the turn: read until a message comes, the ``deadline`` passes or the
+        listener stops; then pass the turn on."""
         try:
-            item = self._inbox.get(timeout=left)
-        except _sync.Empty:
+            while not self._stopped:
+                waiting: _Delivery | None = self._turns.take_nowait()
+                if waiting is not None:
+                    return waiting
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._reader = threading.get_ident()
+                try:
+                    self._consumer.poll(IDLE_WAIT if left is None else min(left, IDLE_WAIT))
+                finally:
+                    self._reader = None
+                mine, self._mine = self._mine, []
+                if mine and self._stopped:
+                    for delivery in mine:
+                        delivery.requeue()
+                elif mine:
+                    for extra in mine[1:]:
+                        self._turns.put(extra)
+                    return mine[0]
             return None
-        if item is _STOP:
-            self._inbox.put(_STOP)
-            return None
-        delivery: IncomingMessage = item
-        return delivery
+        finally:
+            self._turns.end_turn(eager=self._pace.eager)
 
     def stop(self) -> None:
         if self._stopped:
@@ -145,14 +187,9 @@ class AMQPListener(Listener):
         self._stopped = True
         self._consumer.call_soon(self._consumer.cancel)
         # Messages delivered but never polled go back to their queues.
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except _sync.Empty:
-                break
-            if isinstance(item, _Delivery):
-                item.requeue()
-        self._inbox.put(_STOP)
+        for item in self._turns.drain():
+            item.requeue()
+        self._turns.stop()
 
     def cleanup(self) -> None:
         self.stop()
