@@ -1,0 +1,135 @@
+"""The turn protocol drivers use to let their pollers read the broker themselves."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from rpcmsg.driver import turns as turns_module
+from rpcmsg.driver.turns import READ, STANDBY_GRACE, Pace, Turns
+
+
+def poll_in_thread(turns: Turns, timeout: float | None, may_read: bool = True) -> list[Any]:
+    """Start a poller; its result lands in the returned list."""
+    out: list[Any] = []
+    threading.Thread(target=lambda: out.append(turns.next(timeout, may_read)), daemon=True).start()
+    return out
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return bool(predicate())
+
+
+def test_the_first_poller_gets_the_turn_and_the_next_waits() -> None:
+    turns = Turns()
+    assert turns.next(1.0, may_read=True) is READ
+    assert turns.reading  # held, and nobody waits
+    second = poll_in_thread(turns, 5.0)
+    time.sleep(0.1)
+    assert second == []
+    assert not turns.reading  # somebody waits: an item put now is taken at once
+    turns.put("item")
+    assert wait_until(lambda: second == ["item"])
+
+
+def test_eager_passing_wakes_a_waiting_poller_to_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns_module, "STANDBY_GRACE", 60.0)  # no standby to fall back on
+    turns = Turns()
+    assert turns.next(1.0, may_read=True) is READ
+    follower = poll_in_thread(turns, 30.0, may_read=True)
+    time.sleep(0.1)
+    turns.end_turn(eager=True)
+    assert wait_until(lambda: follower == [READ], timeout=5.0)
+
+
+def test_lazy_passing_leaves_the_turn_to_the_standby_after_its_grace() -> None:
+    turns = Turns()
+    assert turns.next(1.0, may_read=True) is READ
+    follower = poll_in_thread(turns, 5.0, may_read=True)
+    time.sleep(0.1)
+    started = time.monotonic()
+    turns.end_turn(eager=False)
+    assert wait_until(lambda: follower == [READ])
+    assert time.monotonic() - started < 1.0
+
+
+def test_lazy_passing_lets_the_holder_come_back() -> None:
+    turns = Turns()
+    assert turns.next(1.0, may_read=True) is READ
+    follower = poll_in_thread(turns, 5.0, may_read=True)
+    time.sleep(0.1)
+    turns.end_turn(eager=False)
+    assert turns.next(1.0, may_read=True) is READ  # back before the standby looked
+    time.sleep(STANDBY_GRACE * 3)
+    assert follower == []  # the standby found the turn held, and went on waiting
+    turns.stop()
+    assert wait_until(lambda: follower == [None])
+
+
+def test_pollers_that_may_not_read_only_get_items() -> None:
+    turns = Turns()
+    assert turns.next(0.05, may_read=False) is None
+    turns.put(1)
+    assert turns.next(0.05, may_read=False) == 1
+
+
+def test_a_standby_that_leaves_with_an_item_names_another() -> None:
+    turns = Turns()
+    assert turns.next(1.0, may_read=True) is READ
+    first = poll_in_thread(turns, 5.0)
+    time.sleep(0.05)
+    second = poll_in_thread(turns, 5.0)
+    time.sleep(0.05)
+    turns.put("work")  # taken by one of them, the other must become the standby
+    assert wait_until(lambda: (first + second) == ["work"])
+    turns.end_turn(eager=False)
+    assert wait_until(lambda: READ in first + second, timeout=2.0)
+
+
+def test_stop_wakes_every_poller_and_drain_empties() -> None:
+    turns = Turns()
+    assert turns.next(1.0, may_read=True) is READ
+    waiters = [poll_in_thread(turns, None) for _ in range(3)]
+    time.sleep(0.05)
+    turns.stop()
+    assert wait_until(lambda: all(w == [None] for w in waiters))
+    turns.put("late")
+    assert turns.drain() == ["late"]
+    assert turns.next(0.01, may_read=True) is None
+    assert not turns.stop()
+
+
+def test_a_wake_up_for_a_poller_that_may_not_read_is_harmless() -> None:
+    turns = Turns()
+    assert turns.take_nowait() is None
+    assert turns.next(1.0, may_read=True) is READ
+    waiter = poll_in_thread(turns, 0.2, may_read=False)
+    time.sleep(0.05)
+    turns.end_turn(eager=True)  # a wake-up token for a waiter that cannot read
+    assert wait_until(lambda: waiter == [None])
+    turns.put("x")
+    assert turns.take_nowait() == "x"
+
+
+def test_pace_turns_eager_with_slow_handlers_and_back() -> None:
+    pace = Pace(quick=0.01, weight=0.5)
+    assert not pace.eager
+    for _ in range(4):
+        pace.away()
+        time.sleep(0.03)
+        pace.back()
+    assert pace.eager
+    for _ in range(8):
+        pace.away()
+        pace.back()
+    assert not pace.eager
+    pace.back()  # a poll without a message before it changes nothing
+    assert not pace.eager
