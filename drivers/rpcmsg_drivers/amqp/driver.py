@@ -44,23 +44,28 @@ Guarantees:
 * With ``amqp_durable_queues`` (or ``rabbit_quorum_queue``), topic exchanges and queues are
   durable and messages persistent: confirmed casts survive a broker restart. Consumers
   acknowledge a cast only after it was handled, so a cast held by a server that dies is
-  delivered to another (at least once). Acknowledgements go out with the consumer thread's
-  next wake-up (at once with ``rabbit_qos_prefetch_count`` set, else within a second): a
-  server process killed in that second has casts it already handled delivered again.
+  delivered to another (at least once). Acknowledgements go out with the listener's next
+  read of its connection (at once with ``rabbit_qos_prefetch_count`` set, else within a
+  second): a server process killed in that second has casts it already handled delivered
+  again.
 * Reply and fanout queues are transient and expire after ``rabbit_transient_queues_ttl``
   seconds unused; they are deleted on cleanup.
 * Connections lost are reopened (failing over between hosts, with backoff); listeners and
   the reply consumer declare their queues and consume again. A call whose broker stays
   unreachable raises ``MessagingTimeout`` at its timeout, never hangs.
-* AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked from background
-  threads (green threads under eventlet): each consumer's own thread, and one thread for the
-  publishing connections.
+* AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked by whoever reads a
+  consuming connection, else by its keeping thread (green threads under eventlet), and by
+  one thread for the publishing connections.
 
 Threads and connections per transport: a pool of publishing connections (at most
-``rpc_conn_pool_size``, opened on demand, with one heartbeat thread), one connection and
-thread for replies (opened on the first call), and one connection and thread per listener
-(its thread alone reads and writes its connection; acknowledgements are handed to it and go
-out with its next wake-up). py-amqp is used directly on the hot path; kombu only provides the
+``rpc_conn_pool_size``, opened on demand, with one heartbeat thread), one connection for
+replies (opened on the first call), and one connection per listener. A consuming connection
+is read by one thread at a time, under a lock: for a listener, the server's workers take
+turns (:mod:`rpcmsg.driver.turns`) and the one that reads a message handles it; for replies,
+the waiting callers take turns (the core's ``ReplyWaiter``). Each consuming connection also
+has a keeping thread, which reads, beats and reconnects while nobody else reads.
+Acknowledgements and other work from other threads are queued for the next reader
+(``call_soon``). py-amqp is used directly on the hot path; kombu only provides the
 compression codecs.
 
 Capabilities are declared statically: ``durable`` holds only with ``amqp_durable_queues`` or
