@@ -25,7 +25,6 @@ from rpcmsg_drivers.redis.settle import Settlement
 __all__ = ["READ", "Entry", "Inbox"]
 
 
-
 @dataclass(frozen=True)
 class Entry:
     """A message delivered to a listener: a stream entry, or a call request popped from a
