@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,21 +12,6 @@ from oslo_config import cfg
 
 import rpcmsg
 from rpcmsg.notify import test_driver
-from rpcmsg.opts import register_opts
-
-
-@pytest.fixture
-def global_conf() -> Iterator[cfg.ConfigOpts]:
-    """cfg.CONF (which these handlers read), with the test driver; restored afterwards."""
-    conf = cfg.CONF
-    register_opts(conf)
-    conf.set_override("driver", ["test"], group="oslo_messaging_notifications")
-    conf.set_override("transport_url", f"fake:///{uuid.uuid4().hex}")
-    test_driver.reset()
-    yield conf
-    conf.clear_override("driver", group="oslo_messaging_notifications")
-    conf.clear_override("transport_url")
-    test_driver.reset()
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:

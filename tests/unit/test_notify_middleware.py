@@ -16,7 +16,6 @@ from oslo_config import cfg
 
 import rpcmsg
 from rpcmsg.notify import middleware, test_driver
-from rpcmsg.opts import register_opts
 from rpcmsg.serializer import NoOpSerializer
 
 BODY = b"Some response"
@@ -33,17 +32,9 @@ def failing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
 
 
 @pytest.fixture(autouse=True)
-def global_conf() -> Iterator[cfg.ConfigOpts]:
-    """cfg.CONF (which the middleware reads), with the test driver; restored afterwards."""
-    conf = cfg.CONF
-    register_opts(conf)
-    conf.set_override("driver", ["test"], group="oslo_messaging_notifications")
-    conf.set_override("transport_url", f"fake:///{uuid.uuid4().hex}")
-    test_driver.reset()
-    yield conf
-    conf.clear_override("driver", group="oslo_messaging_notifications")
-    conf.clear_override("transport_url")
-    test_driver.reset()
+def _global_conf(global_conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """Every test here runs on ``cfg.CONF`` with the test driver (tests/unit/conftest.py)."""
+    return global_conf
 
 
 @pytest.fixture

@@ -74,7 +74,6 @@ class Inbox:
         self._room = threading.Condition(threading.Lock())
         self._known: dict[tuple[str, str], Entry] = {}
         self._acks: list[Settlement] = []
-        self._stopped = False
         #: Set by ``stop``: readers waiting to reconnect wake up and leave.
         self.halt = threading.Event()
 
@@ -85,15 +84,12 @@ class Inbox:
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self._turns.stopped
 
     def stop(self) -> bool:
         """Wake every poller and reader; False if already stopped."""
-        with self._lock:
-            if self._stopped:
-                return False
-            self._stopped = True
-        self._turns.stop()
+        if not self._turns.stop():
+            return False
         with self._room:
             self._room.notify_all()
         self.halt.set()
@@ -122,7 +118,7 @@ class Inbox:
     def wait_for_room(self, timeout: float) -> int:
         """How many entries may be read now, after waiting up to ``timeout`` for room."""
         with self._room:
-            self._room.wait_for(lambda: self._stopped or self.room() > 0, timeout)
+            self._room.wait_for(lambda: self.stopped or self.room() > 0, timeout)
         return self.room()
 
     def held(self) -> dict[str, list[str]]:
@@ -155,7 +151,7 @@ class Inbox:
         if item is None or item is READ:
             return item
         self._taken()
-        return None if self._stopped else cast(Entry, item)
+        return None if self.stopped else cast(Entry, item)
 
     def take_nowait(self) -> Entry | None:
         """An entry waiting to be polled, if any (the turn holder looks between reads)."""
