@@ -263,6 +263,9 @@ class ConsumerThread:
         except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
             LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
             self._drop_connection()
+        except ValueError:  # the wake-up sockets were closed under the read (close)
+            if not self._closing.is_set():
+                raise
         finally:
             self._last_poll = time.monotonic()
             self._lock.release()
