@@ -1,6 +1,11 @@
 """The floor: the benchmark workloads as bare redis-py LPUSH/BLPOP loops, without rpcmsg.
 
-    python benchmarks/redis_raw.py [--url redis://127.0.0.1:6379/0] [--quick]
+    python benchmarks/redis_raw.py [--url redis://127.0.0.1:6379/0] [--quick] [--packed]
+
+With ``--packed`` every command is packed by hand and sent on a redis-py connection
+(``send_packed_command``/``read_response``), skipping redis-py's command layer as rpcmsg's
+Redis driver does on its hot paths: the floor of Redis itself from Python, rather than of
+redis-py's API.
 
 What a Python client can reach on this Redis: a server thread pops requests from a list with
 ``BLPOP`` on its own connection and pushes each reply to the caller's reply list; the caller
@@ -32,13 +37,47 @@ from _rawloop import QUICK, STANDARD, by_size, threaded
 PREFIX = f"raw-bench-{uuid.uuid4().hex[:10]}"
 
 
+def pack(*args: bytes | str) -> bytes:
+    """A command in RESP."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class Conn:
+    """One connection; ``lpush``/``blpop`` through redis-py's API or packed by hand."""
+
+    def __init__(self, url: str, packed: bool) -> None:
+        self.client = redis.Redis.from_url(url, single_connection_client=True)
+        self.packed = packed
+        self.conn: Any = self.client.connection
+
+    def lpush(self, key: str, value: str) -> None:
+        if not self.packed:
+            self.client.lpush(key, value)
+            return
+        self.conn.send_packed_command([pack(b"LPUSH", key, value)])
+        self.conn.read_response()
+
+    def blpop(self, key: str, timeout: int) -> Any:
+        if not self.packed:
+            return self.client.blpop([key], timeout=timeout)
+        self.conn.send_packed_command([pack(b"BLPOP", key, str(timeout))])
+        return self.conn.read_response()
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class Server:
     """Echoes requests to their reply list; counts casts."""
 
-    def __init__(self, url: str, queue: str) -> None:
+    def __init__(self, url: str, queue: str, packed: bool) -> None:
         self.queue = queue
-        self.conn = redis.Redis.from_url(url)
-        self.out = redis.Redis.from_url(url)
+        self.conn = Conn(url, packed)
+        self.out = Conn(url, packed)
         self.casts = 0
         self.last = 0.0
         self.stopped = False
@@ -47,7 +86,7 @@ class Server:
 
     def run(self) -> None:
         while not self.stopped:
-            item = self.conn.blpop([self.queue], timeout=1)
+            item = self.conn.blpop(self.queue, timeout=1)
             if item is None:
                 continue
             request = json.loads(item[1])
@@ -71,9 +110,9 @@ class Server:
 class Client:
     """One caller: a connection and a reply list of its own."""
 
-    def __init__(self, url: str, queue: str) -> None:
+    def __init__(self, url: str, queue: str, packed: bool) -> None:
         self.queue = queue
-        self.conn = redis.Redis.from_url(url)
+        self.conn = Conn(url, packed)
         self.reply_q = f"{PREFIX}:reply:{uuid.uuid4().hex}"
 
     def call(self, data: str) -> Any:
@@ -83,7 +122,7 @@ class Client:
         )
         self.conn.lpush(self.queue, body)
         while True:
-            item = self.conn.blpop([self.reply_q], timeout=30)
+            item = self.conn.blpop(self.reply_q, timeout=30)
             if item is None:
                 raise TimeoutError("no reply")
             reply = json.loads(item[1])
@@ -91,12 +130,12 @@ class Client:
                 return reply["result"]
 
     def close(self) -> None:
-        self.conn.delete(self.reply_q)
+        self.conn.client.delete(self.reply_q)
         self.conn.close()
 
 
-def stream(url: str, server: Server, count: int, seconds: float) -> float:
-    conn = redis.Redis.from_url(url)
+def stream(url: str, server: Server, count: int, seconds: float, packed: bool) -> float:
+    conn = Conn(url, packed)
     server.casts = 0
     body = json.dumps({"method": "sink", "args": {"data": "x" * 100}})
     start = time.perf_counter()
@@ -115,23 +154,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--packed", action="store_true", help="pack commands by hand")
     args = parser.parse_args(argv)
+    packed = bool(args.packed)
+    name = "raw redis, packed" if packed else "raw redis-py"
     counts = QUICK if args.quick or os.environ.get("RPCMSG_BENCH_QUICK") else STANDARD
     seconds = float(counts["seconds"])
     queue = f"{PREFIX}:requests"
-    server = Server(args.url, queue)
-    client = Client(args.url, queue)
+    server = Server(args.url, queue, packed)
+    client = Client(args.url, queue, packed)
     figures: dict[str, Any] = {"driver": "redis"}
     try:
-        figures.update(by_size(client, counts, seconds, "raw redis-py"))
-        print("raw redis-py: calls from 8 threads", file=sys.stderr)
+        figures.update(by_size(client, counts, seconds, name))
+        print(f"{name}: calls from 8 threads", file=sys.stderr)
         figures["threaded_calls_per_s"] = threaded(
-            lambda: Client(args.url, queue), int(counts["threaded"]), seconds
+            lambda: Client(args.url, queue, packed), int(counts["threaded"]), seconds
         )
-        print("raw redis-py: casts", file=sys.stderr)
-        figures["casts_per_s"] = stream(args.url, server, int(counts["casts"]), seconds)
-        print("raw redis-py: notifications", file=sys.stderr)
-        figures["notifications_per_s"] = stream(args.url, server, int(counts["casts"]), seconds)
+        casts = int(counts["casts"])
+        print(f"{name}: casts", file=sys.stderr)
+        figures["casts_per_s"] = stream(args.url, server, casts, seconds, packed)
+        print(f"{name}: notifications", file=sys.stderr)
+        figures["notifications_per_s"] = stream(args.url, server, casts, seconds, packed)
     finally:
         client.close()
         server.close()

@@ -48,10 +48,12 @@ URLS = {
     "redis": os.environ.get("RPCMSG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
 }
 DEFAULT_PORTS = {"rabbit": 5672, "redis": 6379}
-RAW_SCRIPTS = {
-    "amqp_raw.py": ("raw py-amqp loop", "rabbit"),
-    "redis_raw.py": ("raw redis-py loop", "redis"),
-}
+#: The raw broker loops: (script, its arguments, row label, the rpcmsg driver it compares with).
+RAW_SCRIPTS = [
+    ("amqp_raw.py", [], "raw py-amqp loop", "rabbit"),
+    ("redis_raw.py", [], "raw redis-py loop", "redis"),
+    ("redis_raw.py", ["--packed"], "raw redis loop, packed by hand", "redis"),
+]
 OSLO_SCRIPT = "oslo_bench.py"
 SCRIPT_TIMEOUT = 600
 README_START = "<!-- bench-table: benchmarks/results/latest.md -->"
@@ -201,7 +203,7 @@ def collect(drivers: list[str], quick: bool, oslo: bool, raw: bool) -> dict[str,
         except Exception as exc:  # tidying never spoils the figures
             print(f"could not delete the workloads' queues on {driver}: {exc}", file=sys.stderr)
     if raw:
-        for script, (label, driver) in RAW_SCRIPTS.items():
+        for script, script_args, label, driver in RAW_SCRIPTS:
             if driver not in drivers:
                 continue
             if not (HERE / script).exists():
@@ -209,7 +211,10 @@ def collect(drivers: list[str], quick: bool, oslo: bool, raw: bool) -> dict[str,
                 continue
             try:
                 rows += _rows_from(
-                    run_script(sys.executable, HERE / script, [], quick), "raw", label, driver
+                    run_script(sys.executable, HERE / script, script_args, quick),
+                    "raw",
+                    label,
+                    driver,
                 )
             except RuntimeError as exc:
                 skipped[label] = str(exc)
