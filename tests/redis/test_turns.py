@@ -65,3 +65,16 @@ def test_stop_ends_a_pop_at_once(renv: RedisEnv) -> None:
     server.stop()
     server.wait()
     assert time.monotonic() - started < 2.0
+
+
+def test_calls_go_on_when_the_readers_connections_are_killed(renv: RedisEnv) -> None:
+    """The call reader and the reply consumer are read by pollers and callers: a killed
+    connection is opened again by their next read."""
+    topic = renv.unique()
+    renv.server(topic, [Endpoint()])
+    client = renv.client(topic, timeout=10)
+    for n in range(12):
+        assert client.call({}, "quick", value=n) == n
+        if n % 3 == 2:
+            time.sleep(0.05)  # both readers are back in their blocking pops
+            assert renv.kill_connections(":calls") + renv.kill_connections(":reply") == 2
