@@ -4,7 +4,6 @@ requiring clients to present a certificate."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 
 import rpcmsg
-from tests.drivers import IN_CI, REDIS_URL
+from tests.drivers import REDIS_URL
+from tests.helpers.certs import make_certificates, need
 from tests.redis.conftest import RedisEnv
 from tests.redis.test_sentinel_live import _free_port
 
@@ -36,48 +36,16 @@ class TLSRedis:
         return self.url(ssl_ca_file=self.ca, ssl_cert_file=self.cert, ssl_key_file=self.key)
 
 
-def _need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"{binary} is needed to test TLS")
-        pytest.skip(f"{binary} not installed")
-    return path
-
-
-def _certificates(openssl: str, where: Path) -> tuple[Path, Path, Path, Path, Path]:
-    """A CA, and a server and a client certificate signed by it."""
-
-    def run(command: str, *subject: str) -> None:
-        args = [openssl, *command.split(), *subject]
-        subprocess.run(args, cwd=where, check=True, capture_output=True)
-
-    new_key = "req -newkey rsa:2048 -nodes"
-    run(f"{new_key} -x509 -days 2 -keyout ca.key -out ca.crt", "-subj", "/CN=test CA")
-    (where / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    sign = "-CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.cnf"
-    for name in ("server", "client"):
-        run(f"{new_key} -keyout {name}.key -out {name}.csr", "-subj", f"/CN={name}")
-        run(f"x509 -req -in {name}.csr {sign} -out {name}.crt")
-    return (
-        where / "ca.crt",
-        where / "server.crt",
-        where / "server.key",
-        where / "client.crt",
-        where / "client.key",
-    )
-
-
 @pytest.fixture
 def tls_redis(tmp_path: Path, renv: RedisEnv) -> Iterator[TLSRedis]:
-    server_binary, openssl = _need("redis-server"), _need("openssl")
-    ca, server_crt, server_key, client_crt, client_key = _certificates(openssl, tmp_path)
+    server_binary = need("redis-server")
+    certs = make_certificates(tmp_path)
     port = _free_port()
     tls = {
         "--tls-port": str(port),
-        "--tls-cert-file": str(server_crt),
-        "--tls-key-file": str(server_key),
-        "--tls-ca-cert-file": str(ca),
+        "--tls-cert-file": str(certs.server_cert),
+        "--tls-key-file": str(certs.server_key),
+        "--tls-ca-cert-file": str(certs.ca),
         "--tls-auth-clients": "yes",
     }
     plain = {"--port": "0", "--bind": "127.0.0.1", "--save": "", "--appendonly": "no"}
@@ -97,7 +65,7 @@ def tls_redis(tmp_path: Path, renv: RedisEnv) -> Iterator[TLSRedis]:
                 time.sleep(0.05)
         else:
             pytest.fail(f"the TLS Redis did not start: {proc.stderr.read() if proc.stderr else ''}")
-        yield TLSRedis(port, ca, client_crt, client_key)
+        yield TLSRedis(port, certs.ca, certs.client_cert, certs.client_key)
     finally:
         renv.url = REDIS_URL  # the purge after the test reaches the usual Redis
         proc.terminate()

@@ -1,0 +1,59 @@
+"""Certificates for TLS tests, made by ``openssl``: a CA, and a server and a client
+certificate signed by it (valid for 127.0.0.1 and localhost)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.drivers import IN_CI
+
+__all__ = ["Certificates", "make_certificates", "need"]
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def need(binary: str) -> str:
+    """The path of ``binary``; a test without it is skipped, or fails in CI."""
+    path = shutil.which(binary)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{binary} is needed to test TLS")
+        pytest.skip(f"{binary} not installed")
+    return path
+
+
+def make_certificates(where: Path, name: str = "test") -> Certificates:
+    """A fresh CA named ``name`` and certificates signed by it, in ``where``."""
+    openssl = need("openssl")
+
+    def run(command: str, *subject: str) -> None:
+        args = [openssl, *command.split(), *subject]
+        subprocess.run(args, cwd=where, check=True, capture_output=True)
+
+    where.mkdir(parents=True, exist_ok=True)
+    new_key = "req -newkey rsa:2048 -nodes"
+    run(f"{new_key} -x509 -days 2 -keyout ca.key -out ca.crt", "-subj", f"/CN={name} CA")
+    (where / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    sign = "-CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.cnf"
+    for role in ("server", "client"):
+        run(f"{new_key} -keyout {role}.key -out {role}.csr", "-subj", f"/CN={name} {role}")
+        run(f"x509 -req -in {role}.csr {sign} -out {role}.crt")
+    return Certificates(
+        where / "ca.crt",
+        where / "server.crt",
+        where / "server.key",
+        where / "client.crt",
+        where / "client.key",
+    )
