@@ -83,6 +83,8 @@ class ConsumerThread:
         self._name = name
         self._ops = _sync.new_queue()
         self._closing = threading.Event()
+        # Polled consumers: wakes the keeping thread (a poller lost the connection, or close).
+        self._keeper_wake = threading.Event()
         self._conn: amqp.Connection | None = None
         self._channel: Any = None
         self._tags: list[str] = []
@@ -144,6 +146,7 @@ class ConsumerThread:
         if final is not None:
             self.call_soon(final)
         self._closing.set()
+        self._keeper_wake.set()
         self._wake()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -263,6 +266,7 @@ class ConsumerThread:
         except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
             LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
             self._drop_connection()
+            self._keeper_wake.set()  # the keeping thread reconnects at once
         except ValueError:  # the wake-up sockets were closed under the read (close)
             if not self._closing.is_set():
                 raise
@@ -272,7 +276,11 @@ class ConsumerThread:
 
     def _keep(self) -> None:
         """The thread of a polled consumer: read, beat and reconnect while nobody polls."""
-        while not self._closing.wait(self._idle_wait):
+        while True:
+            self._keeper_wake.wait(self._idle_wait)
+            self._keeper_wake.clear()
+            if self._closing.is_set():
+                break
             if self._conn is not None and time.monotonic() - self._last_poll < self._idle_wait:
                 continue  # callers are reading
             with self._lock:
@@ -288,9 +296,10 @@ class ConsumerThread:
                         break
                     LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
                     self._drop_connection()
+                    self._keeper_wake.set()
                 except Exception:
                     LOG.exception("%s: unexpected error keeping the connection", self._name)
-                    self._drop_connection()
+                    self._drop_connection()  # opened again after a pause, not in a loop
         with self._lock:
             try:
                 if self._conn is not None:
