@@ -1,6 +1,8 @@
 """The public driver seam, for writing a driver (ours or a third party's).
 
-See :mod:`rpcmsg.driver.base` for the contract and ``docs/DRIVERS.md`` for a guide.
+See :mod:`rpcmsg.driver.base` for the contract and ``docs/drivers.md`` for a guide.
+:mod:`rpcmsg.driver.turns` helps a driver whose listeners read the broker in ``poll``
+(the server's workers taking turns), and :func:`load_settings` reads a driver's options.
 """
 
 from __future__ import annotations
