@@ -90,45 +90,47 @@ class Turns:
         caller holds it now and must call ``end_turn``); or None after ``timeout`` seconds
         or once stopped."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._stopped:
-            standby = False
-            item = self._get_nowait()
-            if item is None:
-                with self._lock:
-                    if may_read and not self._reading and not self._stopped:
-                        self._reading = True
-                        self._nominate()
-                        return READ
-                    self._waiting += 1
-                    standby = may_read and not self._standby
-                    self._standby = self._standby or standby
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                wait = left
-                if standby:
-                    wait = STANDBY_GRACE if left is None else min(left, STANDBY_GRACE)
-                try:
-                    item = self._queue.get(timeout=wait)
-                except _sync.Empty:
-                    item = None
-                finally:
-                    with self._lock:
-                        self._waiting -= 1
-                        if standby:
-                            self._standby = False
+        try:
+            while not self._stopped:
+                item = self._get_nowait()
                 if item is None:
-                    if left is not None and wait == left:
-                        return None
-                    continue  # the standby looks at the turn
-            if item is _STOP:
-                self._queue.put(_STOP)
-                return None
-            if item is _TURN:
-                continue
-            if standby:
-                with self._lock:
-                    self._nominate()
-            return item
-        return None
+                    with self._lock:
+                        if may_read and not self._reading and not self._stopped:
+                            self._reading = True
+                            return READ
+                        self._waiting += 1
+                        standby = may_read and not self._standby
+                        if standby:
+                            self._standby = True
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    wait = left
+                    if standby:
+                        wait = STANDBY_GRACE if left is None else min(left, STANDBY_GRACE)
+                    try:
+                        item = self._queue.get(timeout=wait)
+                    except _sync.Empty:
+                        item = None
+                    finally:
+                        with self._lock:
+                            self._waiting -= 1
+                            if standby:
+                                self._standby = False
+                    if item is None:
+                        if left is not None and wait == left:
+                            return None
+                        continue  # the standby looks at the turn
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    return None
+                if item is _TURN:
+                    continue
+                return item
+            return None
+        finally:
+            # A poller leaving (with an item, the turn or nothing) may leave the standby role
+            # empty: another waiting poller takes it, so a turn passed lazily is always read.
+            with self._lock:
+                self._nominate()
 
     def take_nowait(self) -> Any:
         """An item waiting to be polled, or None (the turn holder looks between reads)."""

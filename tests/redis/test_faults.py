@@ -163,8 +163,9 @@ def test_unsettled_messages_return_to_the_queue_on_cleanup(
         assert wait_for(lambda: len(first._inbox) == 3)
     taken = [first.poll(WAIT) for _ in range(2)]
     assert all(taken)
-    # Call requests are popped by the first poll, all three at once (up to the prefetch).
-    assert len(first._inbox) == 3
+    # Stream entries are read ahead; call requests are popped one per poll while handlers
+    # are quick (the third is still in Redis).
+    assert len(first._inbox) == (3 if expiration is None else 2)
     taken[0].ack()  # type: ignore[union-attr]
     first.stop()
     first.cleanup()

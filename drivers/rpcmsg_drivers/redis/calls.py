@@ -68,11 +68,15 @@ class CallReader:
         self._attempt = 0
         self._retry_at = 0.0
 
-    def read(self, timeout: float | None) -> list[Entry]:
+    def read(self, timeout: float | None, many: bool) -> list[Entry]:
         """The requests popped after blocking up to ``timeout`` seconds (at most half the
         socket timeout) for the first: none when the doorbell rang, the time ran out or the
         connection was lost (it is opened again, with backoff, by a later read). Only the
-        poller holding the turn calls it."""
+        poller holding the turn calls it.
+
+        ``many`` pops as many as the listener has room for, for other pollers to handle at
+        once (handlers are slow); otherwise one, which the caller handles before popping the
+        next: quicker than handing requests to other threads (handlers are quick)."""
         block = self._block if timeout is None else max(_MIN_BLOCK, min(timeout, self._block))
         wait = self._retry_at - time.monotonic()
         if wait > 0:  # backing off after a lost connection
@@ -82,7 +86,7 @@ class CallReader:
             client = self._connect()
             if client is None:
                 return []
-            room = max(1, self._inbox.room())
+            room = max(1, self._inbox.room()) if many else 1
             keys = self._keys
             command = pack(b"BLMPOP", f"{block:.3f}", len(keys), *keys, b"LEFT", b"COUNT", room)
             popped = execute(connection_of(client), command)

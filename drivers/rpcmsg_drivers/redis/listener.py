@@ -139,7 +139,7 @@ class RedisListener(Listener):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
-                popped = self._calls.read(left)
+                popped = self._calls.read(left, many=self._pace.eager)
                 if popped:
                     entry = inbox.keep(popped)
                     break
