@@ -50,7 +50,9 @@ class Conn:
     """One connection; ``lpush``/``blpop`` through redis-py's API or packed by hand."""
 
     def __init__(self, url: str, packed: bool) -> None:
-        self.client = redis.Redis.from_url(url, single_connection_client=True)
+        # The API loop uses redis-py's default client (a connection pool), as applications
+        # do; the packed loop writes on one connection of its own.
+        self.client = redis.Redis.from_url(url, single_connection_client=packed)
         self.packed = packed
         self.conn: Any = self.client.connection
 
