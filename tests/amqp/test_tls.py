@@ -21,6 +21,7 @@ import pytest
 import rpcmsg
 from tests.drivers import DriverEnv
 from tests.helpers.certs import Certificates, make_certificates
+from tests.helpers.processes import EchoRecord
 
 WAIT = 10.0
 BROKER = ("127.0.0.1", 5672)
@@ -101,17 +102,6 @@ def url(proxy: TLSProxy, **query: Any) -> str:
     return f"rabbit://guest:guest@127.0.0.1:{proxy.port}/?{options}"
 
 
-class Api:
-    def __init__(self) -> None:
-        self.casts: list[Any] = []
-
-    def echo(self, ctxt: Any, value: Any) -> Any:
-        return value
-
-    def record(self, ctxt: Any, value: Any) -> None:
-        self.casts.append(value)
-
-
 def test_calls_and_casts_over_tls(rabbit: DriverEnv, proxy: TLSProxy, certs: Certificates) -> None:
     rabbit.url = url(
         proxy,
@@ -119,7 +109,7 @@ def test_calls_and_casts_over_tls(rabbit: DriverEnv, proxy: TLSProxy, certs: Cer
         ssl_cert_file=certs.client_cert,
         ssl_key_file=certs.client_key,
     )
-    api = Api()
+    api = EchoRecord()
     topic = rabbit.unique()
     rabbit.server(topic, [api])
     client = rabbit.client(topic, timeout=WAIT)

@@ -3,16 +3,13 @@ certificate signed by it (valid for 127.0.0.1 and localhost)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.helpers.processes import need
 
-from tests.drivers import IN_CI
-
-__all__ = ["Certificates", "make_certificates", "need"]
+__all__ = ["Certificates", "make_certificates"]
 
 
 @dataclass(frozen=True)
@@ -22,16 +19,6 @@ class Certificates:
     server_key: Path
     client_cert: Path
     client_key: Path
-
-
-def need(binary: str) -> str:
-    """The path of ``binary``; a test without it is skipped, or fails in CI."""
-    path = shutil.which(binary)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"{binary} is needed to test TLS")
-        pytest.skip(f"{binary} not installed")
-    return path
 
 
 def make_certificates(where: Path, name: str = "test") -> Certificates:

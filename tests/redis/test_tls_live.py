@@ -4,8 +4,6 @@ requiring clients to present a certificate."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +14,9 @@ import pytest
 
 import rpcmsg
 from tests.drivers import REDIS_URL
-from tests.helpers.certs import make_certificates, need
+from tests.helpers.certs import make_certificates
+from tests.helpers.processes import EchoRecord, free_port, need, server_process
 from tests.redis.conftest import RedisEnv
-from tests.redis.test_sentinel_live import _free_port
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class TLSRedis:
 def tls_redis(tmp_path: Path, renv: RedisEnv) -> Iterator[TLSRedis]:
     server_binary = need("redis-server")
     certs = make_certificates(tmp_path)
-    port = _free_port()
+    port = free_port()
     tls = {
         "--tls-port": str(port),
         "--tls-cert-file": str(certs.server_cert),
@@ -50,42 +48,16 @@ def tls_redis(tmp_path: Path, renv: RedisEnv) -> Iterator[TLSRedis]:
     }
     plain = {"--port": "0", "--bind": "127.0.0.1", "--save": "", "--appendonly": "no"}
     args = [item for pair in {**plain, **tls, "--dir": str(tmp_path)}.items() for item in pair]
-    proc = subprocess.Popen(
-        [server_binary, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"the TLS Redis did not start: {proc.stderr.read() if proc.stderr else ''}")
-        yield TLSRedis(port, certs.ca, certs.client_cert, certs.client_key)
+        with server_process([server_binary, *args], port, "the TLS Redis"):
+            yield TLSRedis(port, certs.ca, certs.client_cert, certs.client_key)
     finally:
         renv.url = REDIS_URL  # the purge after the test reaches the usual Redis
-        proc.terminate()
-        proc.wait(10)
-
-
-class Api:
-    def __init__(self) -> None:
-        self.casts: list[Any] = []
-
-    def echo(self, ctxt: Any, value: Any) -> Any:
-        return value
-
-    def record(self, ctxt: Any, value: Any) -> None:
-        self.casts.append(value)
 
 
 def test_rpc_and_notifications_over_tls(renv: RedisEnv, tls_redis: TLSRedis) -> None:
     renv.url = tls_redis.trusted_url()
-    api = Api()
+    api = EchoRecord()
     topic = renv.unique()
     renv.server(topic, [api])
     client = renv.client(topic, timeout=10)
