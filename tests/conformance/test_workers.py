@@ -17,24 +17,29 @@ WAIT = 10.0
 
 
 class Endpoint:
+    def __init__(self) -> None:
+        self.slow_started = threading.Event()
+
     def quick(self, ctxt: Any, value: Any) -> Any:
         return value
 
     def slow(self, ctxt: Any, seconds: float) -> str:
+        self.slow_started.set()
         time.sleep(seconds)
         return "slow"
 
 
 def test_a_slow_handler_does_not_hold_up_other_calls(env: DriverEnv) -> None:
     topic = env.unique()
-    env.server(topic, [Endpoint()])
+    endpoint = Endpoint()
+    env.server(topic, [endpoint])
     client = env.client(topic, timeout=WAIT)
     for n in range(20):  # quick handlers first: drivers with turns pass them lazily
         assert client.call({}, "quick", value=n) == n
     slow_result: list[str] = []
     slow = threading.Thread(target=lambda: slow_result.append(client.call({}, "slow", seconds=2)))
     slow.start()
-    time.sleep(0.2)  # the slow call is being handled
+    assert endpoint.slow_started.wait(WAIT)  # the slow call is being handled
     started = time.monotonic()
     assert client.call({}, "quick", value="next") == "next"
     assert time.monotonic() - started < 1.0

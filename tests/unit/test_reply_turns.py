@@ -82,6 +82,15 @@ def setup() -> tuple[ReplyWaiter, ScriptedConsumer]:
     return waiter, driver.consumer
 
 
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return bool(predicate())
+
+
 def call(waiter: ReplyWaiter, msg_id: str, timeout: float, results: dict[str, Any]) -> None:
     q = waiter.register(msg_id)
     try:
@@ -131,12 +140,12 @@ def test_the_turn_passes_on_when_the_reader_times_out(
     results: dict[str, Any] = {}
     leader = threading.Thread(target=call, args=(waiter, "short", 0.2, results))
     leader.start()
-    time.sleep(0.05)  # "short" holds the turn; "long" waits as a follower
+    assert wait_until(lambda: consumer.polls > 0)  # "short" holds the turn
     follower = threading.Thread(target=call, args=(waiter, "long", 5.0, results))
     follower.start()
     leader.join(5)
     assert isinstance(results["short"], MessagingTimeout)
-    time.sleep(0.1)
+    assert wait_until(lambda: len(consumer.pollers) == 2)  # "long" reads now
     consumer.inbox.put(reply("long", "late but read"))
     follower.join(5)
     assert results["long"] == "late but read"
@@ -149,10 +158,10 @@ def test_a_reply_read_by_another_caller_is_handed_over(
     results: dict[str, Any] = {}
     first = threading.Thread(target=call, args=(waiter, "first", 5.0, results))
     first.start()
-    time.sleep(0.05)
+    assert wait_until(lambda: consumer.polls > 0)  # "first" holds the turn
     second = threading.Thread(target=call, args=(waiter, "second", 5.0, results))
     second.start()
-    time.sleep(0.05)
+    assert wait_until(lambda: len(waiter._waiters) == 2)  # "second" waits
     consumer.inbox.put(reply("second", 2))  # read by "first", which holds the turn
     second.join(5)
     assert results == {"second": 2}
@@ -179,7 +188,7 @@ def test_closing_ends_reading_without_a_busy_loop(
     results: dict[str, Any] = {}
     caller = threading.Thread(target=call, args=(waiter, "m", 1.0, results))
     caller.start()
-    time.sleep(0.1)
+    assert wait_until(lambda: consumer.polls > 0)
     waiter.close()
     caller.join(5)
     assert isinstance(results["m"], MessagingTimeout)

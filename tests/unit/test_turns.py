@@ -28,14 +28,18 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
     return bool(predicate())
 
 
+def blocked(turns: Turns, count: int) -> None:
+    """Wait until ``count`` pollers wait for items (the test peeks at the counter)."""
+    assert wait_until(lambda: turns._waiting == count), f"{turns._waiting} waiting"
+
+
 def test_the_first_poller_gets_the_turn_and_the_next_waits() -> None:
     turns = Turns()
     assert turns.next(1.0, may_read=True) is READ
     assert turns.reading  # held, and nobody waits
     second = poll_in_thread(turns, 5.0)
-    time.sleep(0.1)
+    assert wait_until(lambda: not turns.reading)  # somebody waits: an item put now is taken
     assert second == []
-    assert not turns.reading  # somebody waits: an item put now is taken at once
     turns.put("item")
     assert wait_until(lambda: second == ["item"])
 
@@ -45,7 +49,7 @@ def test_eager_passing_wakes_a_waiting_poller_to_read(monkeypatch: pytest.Monkey
     turns = Turns()
     assert turns.next(1.0, may_read=True) is READ
     follower = poll_in_thread(turns, 30.0, may_read=True)
-    time.sleep(0.1)
+    blocked(turns, 1)
     turns.end_turn(eager=True)
     assert wait_until(lambda: follower == [READ], timeout=5.0)
 
@@ -54,7 +58,7 @@ def test_lazy_passing_leaves_the_turn_to_the_standby_after_its_grace() -> None:
     turns = Turns()
     assert turns.next(1.0, may_read=True) is READ
     follower = poll_in_thread(turns, 5.0, may_read=True)
-    time.sleep(0.1)
+    blocked(turns, 1)
     started = time.monotonic()
     turns.end_turn(eager=False)
     assert wait_until(lambda: follower == [READ])
@@ -65,7 +69,7 @@ def test_lazy_passing_lets_the_holder_come_back() -> None:
     turns = Turns()
     assert turns.next(1.0, may_read=True) is READ
     follower = poll_in_thread(turns, 5.0, may_read=True)
-    time.sleep(0.1)
+    blocked(turns, 1)
     turns.end_turn(eager=False)
     assert turns.next(1.0, may_read=True) is READ  # back before the standby looked
     time.sleep(STANDBY_GRACE * 3)
@@ -85,9 +89,9 @@ def test_a_standby_that_leaves_with_an_item_names_another() -> None:
     turns = Turns()
     assert turns.next(1.0, may_read=True) is READ
     first = poll_in_thread(turns, 5.0)
-    time.sleep(0.05)
+    blocked(turns, 1)
     second = poll_in_thread(turns, 5.0)
-    time.sleep(0.05)
+    blocked(turns, 2)
     turns.put("work")  # taken by one of them, the other must become the standby
     assert wait_until(lambda: (first + second) == ["work"])
     turns.end_turn(eager=False)
@@ -98,7 +102,7 @@ def test_stop_wakes_every_poller_and_drain_empties() -> None:
     turns = Turns()
     assert turns.next(1.0, may_read=True) is READ
     waiters = [poll_in_thread(turns, None) for _ in range(3)]
-    time.sleep(0.05)
+    blocked(turns, 3)
     turns.stop()
     assert wait_until(lambda: all(w == [None] for w in waiters))
     turns.put("late")
@@ -112,7 +116,7 @@ def test_a_wake_up_for_a_poller_that_may_not_read_is_harmless() -> None:
     assert turns.take_nowait() is None
     assert turns.next(1.0, may_read=True) is READ
     waiter = poll_in_thread(turns, 0.2, may_read=False)
-    time.sleep(0.05)
+    blocked(turns, 1)
     turns.end_turn(eager=True)  # a wake-up token for a waiter that cannot read
     assert wait_until(lambda: waiter == [None])
     turns.put("x")
