@@ -1,0 +1,1 @@
+"""Shim package for ``oslo_messaging._drivers`` (see ../README.md)."""

@@ -1,0 +1,1 @@
+"""Shim package for ``oslo_messaging._metrics`` (see ../README.md)."""
