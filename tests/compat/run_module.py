@@ -18,10 +18,14 @@ import traceback
 import unittest
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+# This checkout's rpcmsg wins over whatever the virtualenv has installed (another worktree's
+# editable install, say): the suite tests the code next to it.
+sys.path[:0] = [HERE, ROOT, os.path.join(ROOT, "drivers")]
 
-import oslo_alias
-from exclusions import is_excluded, load_exclusions
+import oslo_alias  # noqa: E402
+from exclusions import is_excluded, load_exclusions  # noqa: E402
 
 
 def _iter_tests(suite: Any) -> Any:

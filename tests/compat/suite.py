@@ -187,6 +187,18 @@ def failures_text(results: list[ModuleResult]) -> str:
     return "\n".join(out)
 
 
+def report_text(results: list[ModuleResult]) -> str:
+    return (
+        "# oslo.messaging 18.3.1's unit tests on rpcmsg (tests/compat). Re-run one module:\n"
+        "#   RPCMSG_COMPAT_PYTHON=/work/wt/compat/.venv-compat/bin/python \\\n"
+        "#   python3 tests/compat/suite.py --module oslo_messaging.tests.rpc.test_client\n"
+        "# (from your worktree: it tests the rpcmsg of the checkout it runs from)\n\n"
+        + counts_table(results)
+        + "\n\n"
+        + failures_text(results)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=default_python())
@@ -201,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(counts_table(results))
     if args.failures:
         with open(args.failures, "w", encoding="utf-8") as f:
-            f.write(counts_table(results) + "\n\n" + failures_text(results))
+            f.write(report_text(results))
     return 0
 
 

@@ -36,7 +36,7 @@ def test_oslo_messaging_unit_tests_pass_on_rpcmsg() -> None:
     failures = os.environ.get("RPCMSG_COMPAT_FAILURES")
     if failures:
         with open(failures, "w", encoding="utf-8") as f:
-            f.write(suite.counts_table(results) + "\n\n" + suite.failures_text(results))
+            f.write(suite.report_text(results))
     passed = sum(r.passed for r in results)
     total = sum(r.total for r in results)
     assert total > 0
