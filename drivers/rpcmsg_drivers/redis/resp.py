@@ -9,6 +9,7 @@ parser, so errors, health checks and reconnection stay redis-py's.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol, cast
 
 import redis
@@ -70,10 +71,33 @@ def execute(conn: Connection, command: bytes) -> Any:
         raise
 
 
+_WANTS_COMMAND_NAME: dict[type, bool] = {}
+
+
+def _wants_command_name(pool: Any) -> bool:
+    # redis-py before 5.3 requires a command name that the pool ignores; 5.3 and later
+    # deprecate passing one.
+    wants = _WANTS_COMMAND_NAME.get(type(pool))
+    if wants is None:
+        try:
+            param = inspect.signature(pool.get_connection).parameters.get("command_name")
+        except (TypeError, ValueError):
+            param = None
+        wants = param is not None and param.default is inspect.Parameter.empty
+        _WANTS_COMMAND_NAME[type(pool)] = wants
+    return wants
+
+
+def _get_connection(pool: Any) -> Any:
+    if _wants_command_name(pool):
+        return pool.get_connection("_")
+    return pool.get_connection()
+
+
 def execute_pooled(client: redis.Redis, command: bytes) -> Any:
     """:func:`execute` on a connection of ``client``'s pool."""
     pool = client.connection_pool
-    conn = pool.get_connection()
+    conn = _get_connection(pool)
     try:
         return execute(cast(Connection, conn), command)
     finally:
@@ -85,7 +109,7 @@ def execute_many_pooled(client: redis.Redis, commands: list[bytes]) -> list[Any]
     replies in order. An error reply is returned in its place, as its ``ResponseError``, so
     the connection stays in step; any other error disconnects it and is raised."""
     pool = client.connection_pool
-    pooled = pool.get_connection()
+    pooled = _get_connection(pool)
     conn = cast(Connection, pooled)
     try:
         conn.send_packed_command([b"".join(commands)])
