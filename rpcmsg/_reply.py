@@ -144,7 +144,21 @@ class ReplyWaiter:
 
     def _next(self, q: Any, timeout: float | None) -> Any:
         """The next message for ``q``, reading replies in turn with the other waiting
-        callers (polled consumers); raises ``_sync.Empty`` after ``timeout`` seconds."""
+        callers (polled consumers); raises ``_sync.Empty`` after ``timeout`` seconds.
+
+        Whatever way it leaves (its message, its deadline, an error), a caller that may
+        hold the turn makes sure another waiting caller reads when nobody does: a turn
+        handed over just as the caller's deadline passes would otherwise be lost, and the
+        replies of every other waiting caller left unread.
+        """
+        try:
+            return self._take_turns(q, timeout)
+        finally:
+            with self._lock:
+                if not self._leading and not self._closed:
+                    self._pass_turn(exclude=q)
+
+    def _take_turns(self, q: Any, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if not q.empty():

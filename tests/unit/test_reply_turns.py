@@ -193,3 +193,27 @@ def test_closing_ends_reading_without_a_busy_loop(
     caller.join(5)
     assert isinstance(results["m"], MessagingTimeout)
     assert consumer.polls <= 3
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_no_turn_is_lost_when_deadlines_expire_together(
+    setup: tuple[ReplyWaiter, ScriptedConsumer], trial: int
+) -> None:
+    """Callers with the same deadline hand the turn to each other just as it passes; the
+    callers still waiting must get their replies all the same."""
+    waiter, consumer = setup
+    results: dict[str, Any] = {}
+    short = [f"short{n}" for n in range(12)]
+    long = [f"long{n}" for n in range(4)]
+    threads = [threading.Thread(target=call, args=(waiter, i, 0.15, results)) for i in short]
+    threads += [threading.Thread(target=call, args=(waiter, i, 5.0, results)) for i in long]
+    for t in threads:
+        t.start()
+    # The long callers' replies come after every short caller gave up: someone must read.
+    assert wait_until(lambda: all(i in results for i in short))
+    for msg_id in long:
+        consumer.inbox.put(reply(msg_id, msg_id.upper()))
+    for t in threads:
+        t.join(10)
+    assert all(isinstance(results[i], MessagingTimeout) for i in short)
+    assert {i: results[i] for i in long} == {i: i.upper() for i in long}
