@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from rpcmsg import _wire
@@ -31,9 +32,15 @@ _DEDUP_CACHE = 4096
 
 
 class _Heartbeat:
-    """Sends keep-alive replies for a monitored call until stopped."""
+    """Sends keep-alive replies for a monitored call until stopped.
 
-    def __init__(self, send: Any, interval: float) -> None:
+    ``send`` returns whether the keep-alive went out. A failed one is tried again after a
+    quarter of the interval rather than a whole one, so that one lost keep-alive does not
+    leave the caller a whole call monitor timeout without news, and keep-alives go on
+    whatever happens to one of them.
+    """
+
+    def __init__(self, send: Callable[[], bool], interval: float) -> None:
         self._send = send
         self._interval = interval
         self._done = threading.Event()
@@ -41,12 +48,14 @@ class _Heartbeat:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._done.wait(self._interval):
+        wait = self._interval
+        while not self._done.wait(wait):
             try:
-                self._send()
+                sent = self._send()
             except Exception as exc:
                 LOG.warning("Could not send a call keep-alive: %s", exc)
-                return
+                sent = False
+            wait = self._interval if sent else self._interval / 4
 
     def stop(self) -> None:
         self._done.set()
@@ -142,7 +151,8 @@ class RPCServer(MessageHandlingServer):
         result: Any,
         failure: BaseException | None,
         ending: bool = True,
-    ) -> None:
+    ) -> bool:
+        """Send a reply (or a keep-alive); returns whether the driver took it."""
         reply = {
             "result": result,
             "failure": serialize_failure(failure) if failure is not None else None,
@@ -163,6 +173,8 @@ class RPCServer(MessageHandlingServer):
             self.transport.driver.send_reply(reply_q, body)
         except Exception as exc:
             LOG.error("Could not send the reply to %s on %s: %s", msg_id, reply_q, exc)
+            return False
+        return True
 
 
 def get_rpc_server(
