@@ -198,28 +198,6 @@ def test_requeue_redelivers(renv: RedisEnv) -> None:
         listener.cleanup()
 
 
-def test_streams_are_trimmed_and_acked_entries_deleted(renv: RedisEnv) -> None:
-    renv.with_options(stream_max_length=100)
-    topic = renv.unique()
-    rec = Recorder()
-    server = renv.server(topic, [rec])
-    server.stop()
-    server.wait()  # the topic's stream stays, with no consumer
-    client = renv.client(topic)
-    for i in range(1000):
-        client.cast({}, "record", value=i)
-    stream = renv.driver().keys().topic(topic)
-    length = renv.raw.xlen(stream)
-    assert 100 <= length < 300, length  # approximate trimming works by whole nodes
-    server.start()
-    assert wait_for(lambda: len(rec.seen) == length)
-    assert sorted(rec.seen) == list(range(1000 - length, 1000))  # the oldest went first
-    server.stop()
-    server.wait()  # writes the last acknowledgements
-    assert renv.raw.xlen(stream) == 0
-    assert renv.raw.xpending(stream, "rpc")["pending"] == 0
-
-
 def test_orphaned_reply_lists_expire(renv: RedisEnv) -> None:
     renv.with_options(reply_ttl=1)
     driver = renv.driver()

@@ -55,14 +55,17 @@ Guarantees:
   every fanout listener gets its own copy.
 * A caller gets its reply or ``MessagingTimeout``; reply lists of callers that died expire
   after ``reply_ttl``.
-* Memory is bounded: every stream is trimmed to about ``stream_max_length`` entries (the
-  oldest go first, acknowledged or not), acknowledged entries are deleted at once; a call
-  list keeps at most ``stream_max_length`` requests and expires when the longest timeout
-  of its requests has passed; fanout and pool streams and their routes expire
-  ``transient_queues_ttl`` after their last listener; idle consumers with nothing pending
-  are forgotten. A request to a topic no server ever listened on is dropped
-  (``MessageUndeliverable`` if mandatory), like an unroutable AMQP message; a topic whose
-  servers are gone keeps at most the cap.
+* Memory is bounded and nothing unacknowledged is trimmed: acknowledged entries are deleted
+  at once, so a stream holds only what is pending or undelivered, and a stream or call list
+  holding ``stream_max_length`` messages takes no more: a send to it raises
+  ``MessageDeliveryFailure`` (a fanout or a notification adds nothing anywhere if one of
+  its streams is full) until its consumers catch up. A notification address nobody ever
+  listens on thus refuses notifications after ``stream_max_length`` of them. A call list
+  expires when the longest timeout of its requests has passed; fanout and pool streams and
+  their routes expire ``transient_queues_ttl`` after their last listener; idle consumers
+  with nothing pending are forgotten. A request to a topic no server ever listened on is
+  dropped (``MessageUndeliverable`` if mandatory), like an unroutable AMQP message; a topic
+  whose servers are gone keeps at most the cap, then refuses.
 * Connection loss (restart, ``CLIENT KILL``, network cut) is survived: listeners and reply
   consumers reconnect with backoff, sends retry as their ``retry`` allows. Nothing
   acknowledged is lost; nothing unacknowledged is dropped (it is redelivered). A Redis
@@ -90,7 +93,7 @@ from oslo_config import cfg
 
 from rpcmsg.driver import JSON, Capabilities, Driver, Listener, ReplyConsumer, load_settings
 from rpcmsg.driver.base import ReplyHandler
-from rpcmsg.exceptions import MessageUndeliverable
+from rpcmsg.exceptions import MessageDeliveryFailure, MessageUndeliverable
 from rpcmsg.target import Target
 from rpcmsg.transport import TransportURL
 from rpcmsg_drivers.redis import options
@@ -189,6 +192,7 @@ class RedisDriver(Driver):
                 retry,
                 f"sending a request to {stream}",
             )
+        delivered = self._check_room(delivered)
         if not delivered:
             key = f"{topic}.{target.server}" if target.server else topic
             if mandatory:
@@ -247,12 +251,17 @@ class RedisDriver(Driver):
         stream, routes = keys.notifications(address), keys.pool_routes(address)
         maxlen = self.settings.stream_max_length
         now = _now_ms()
-        self._factory.run(
-            lambda c: self._scripts.evalsha(
-                c, self._scripts.notify, [stream, routes], [now, maxlen, GROUP, body, content_type]
-            ),
-            retry,
-            f"sending a notification to {stream}",
+        self._check_room(
+            self._factory.run(
+                lambda c: self._scripts.evalsha(
+                    c,
+                    self._scripts.notify,
+                    [stream, routes],
+                    [now, maxlen, GROUP, body, content_type],
+                ),
+                retry,
+                f"sending a notification to {stream}",
+            )
         )
 
     def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
@@ -275,6 +284,17 @@ class RedisDriver(Driver):
         )
         self._listeners.add(listener)
         return listener.open()
+
+    def _check_room(self, delivered: int | bytes) -> int:
+        """The count a publish script returned, or ``MessageDeliveryFailure`` when it names
+        a full key instead."""
+        if isinstance(delivered, bytes):
+            raise MessageDeliveryFailure(
+                f"Redis key {delivered.decode(errors='replace')} already holds "
+                f"stream_max_length ({self.settings.stream_max_length}) messages not yet "
+                "acknowledged: send refused (its consumers are behind or gone)"
+            )
+        return delivered
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -199,7 +199,7 @@ class RedisListener(Listener):
         """Give back or acknowledge what this listener held, then remove its traces."""
         if settlements:
             pipe = client.pipeline(transaction=True)
-            queue_settlements(pipe, settlements, self._factory.settings.stream_max_length)
+            queue_settlements(pipe, settlements)
             pipe.execute()
         reader = self._streams
         pipe = client.pipeline(transaction=False)
@@ -223,11 +223,10 @@ class RedisListener(Listener):
         if not self._inbox.settle(entry, requeue):
             return  # an ack (written by the reader), or settled already
         settlement = [entry.settlement(requeue=True)]
-        maxlen = self._factory.settings.stream_max_length
 
         def write(client: redis.Redis) -> None:
             pipe = client.pipeline(transaction=True)
-            queue_settlements(pipe, settlement, maxlen)
+            queue_settlements(pipe, settlement)
             pipe.execute()
 
         try:

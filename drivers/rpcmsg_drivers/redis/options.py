@@ -63,8 +63,9 @@ OPTIONS: list[cfg.Opt] = [
         "stream_max_length",
         default=10000,
         min=1,
-        help="Approximate cap on the length of every request and notification stream. When "
-        "a stream is full, its oldest entries are trimmed, acknowledged or not.",
+        help="Cap on the messages not yet acknowledged in every request and notification "
+        "stream and every call list. A send to a full one is refused with "
+        "MessageDeliveryFailure; nothing unacknowledged is ever trimmed.",
     ),
     cfg.FloatOpt(
         "claim_idle_time",

@@ -1,8 +1,12 @@
 """The server-side scripts that make each publish one atomic round trip.
 
 Entry fields: ``b`` body, ``c`` content type, ``e`` expiry (epoch milliseconds, optional),
-``r`` present on a copy that is delivered again. Every ``XADD`` trims its stream to about
-``stream_max_length`` entries.
+``r`` present on a copy that is delivered again.
+
+Nothing is ever trimmed: each stream has one consumer group and an acknowledged entry is
+deleted at once, so a stream's length is what is still pending or undelivered. A publish to
+a stream (or call list) already holding ``stream_max_length`` entries adds nothing and is
+refused: the scripts return the name of the full key instead of a count.
 """
 
 from __future__ import annotations
@@ -17,25 +21,26 @@ from rpcmsg_drivers.redis.resp import execute_pooled, pack
 __all__ = ["Scripts"]
 
 #: KEYS: stream. ARGV: maxlen, body, content type, expiry ms or "".
-#: Adds to the stream only if a listener created it; returns how many streams took it (0/1).
+#: Adds to the stream only if a listener created it; returns how many streams took it (0/1),
+#: or the stream's name when it is full.
 SEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return KEYS[1] end
 if ARGV[4] == '' then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[2], 'c', ARGV[3])
+  redis.call('XADD', KEYS[1], '*', 'b', ARGV[2], 'c', ARGV[3])
 else
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'b', ARGV[2], 'c', ARGV[3],
-             'e', ARGV[4])
+  redis.call('XADD', KEYS[1], '*', 'b', ARGV[2], 'c', ARGV[3], 'e', ARGV[4])
 end
 return 1
 """
 
 #: KEYS: stream marking the topic as served, call list. ARGV: maxlen, value, ttl ms.
 #: Pushes a call request if a server declared the topic; the list lives as long as the
-#: longest timeout of the requests in it and keeps at most maxlen of them.
+#: longest timeout of the requests in it. A list holding maxlen requests takes no more.
 CALL = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[1]) then return KEYS[2] end
 redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
@@ -43,30 +48,38 @@ return 1
 """
 
 #: KEYS: routes zset. ARGV: now ms, maxlen, body, content type.
-#: Adds a copy to every stream whose route has not expired; forgets expired routes.
+#: Adds a copy to every stream whose route has not expired; forgets expired routes. If one
+#: of them is full, adds nothing anywhere.
 FANOUT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 local streams = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, stream in ipairs(streams) do
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[3], 'c', ARGV[4])
+  if redis.call('XLEN', stream) >= tonumber(ARGV[2]) then return stream end
+end
+for _, stream in ipairs(streams) do
+  redis.call('XADD', stream, '*', 'b', ARGV[3], 'c', ARGV[4])
 end
 return #streams
 """
 
 #: KEYS: default stream, pool routes zset. ARGV: now ms, maxlen, group, body, content type.
 #: Creates the default stream and its group when missing, so nothing is lost before the
-#: first listener starts, then adds a copy there and to every live pool's stream.
+#: first listener starts, then adds a copy there and to every live pool's stream. If one of
+#: them is full, adds nothing anywhere.
 NOTIFY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[3], '0', 'MKSTREAM')
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[4], 'c', ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
 local streams = redis.call('ZRANGE', KEYS[2], 0, -1)
+table.insert(streams, 1, KEYS[1])
 for _, stream in ipairs(streams) do
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[4], 'c', ARGV[5])
+  if redis.call('XLEN', stream) >= tonumber(ARGV[2]) then return stream end
 end
-return 1 + #streams
+for _, stream in ipairs(streams) do
+  redis.call('XADD', stream, '*', 'b', ARGV[4], 'c', ARGV[5])
+end
+return #streams
 """
 
 #: KEYS: a reply list. ARGV: value, ttl seconds.

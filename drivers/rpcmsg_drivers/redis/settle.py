@@ -37,7 +37,7 @@ class Settlement:
     listed: bool = False
 
 
-def queue_settlements(pipe: Any, settlements: list[Settlement], maxlen: int) -> None:
+def queue_settlements(pipe: Any, settlements: list[Settlement]) -> None:
     """Add the commands writing ``settlements`` to the redis-py pipeline ``pipe``."""
     for item in settlements:
         if item.listed:
@@ -48,6 +48,7 @@ def queue_settlements(pipe: Any, settlements: list[Settlement], maxlen: int) -> 
             fields: dict[str, bytes | str] = {"b": item.body, "c": item.content_type, "r": "1"}
             if item.expires:
                 fields["e"] = item.expires
-            pipe.xadd(item.stream, fields, maxlen=maxlen, approximate=True)
+            # No cap: the copy replaces the original, deleted below.
+            pipe.xadd(item.stream, fields)
         pipe.xack(item.stream, GROUP, item.entry_id)
         pipe.xdel(item.stream, item.entry_id)

@@ -264,7 +264,7 @@ class StreamReader:
 
     def _deliver(self, client: redis.Redis, reply: Any, redelivered: bool) -> None:
         """Add the entries of an ``XREADGROUP``/``XCLAIM`` reply to the inbox; acknowledge
-        the ones trimmed away while pending (nothing is left to deliver)."""
+        the ones deleted while pending (by another consumer): nothing is left to deliver."""
         entries: list[Entry] = []
         gone: list[tuple[str, str]] = []
         for stream_name, items in reply or ():
