@@ -1,5 +1,5 @@
 """Certificates for TLS tests, made by ``openssl``: a CA, and a server and a client
-certificate signed by it (valid for 127.0.0.1 and localhost)."""
+certificate signed by it (valid for 127.0.0.1 and localhost unless told otherwise)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ class Certificates:
     client_key: Path
 
 
-def make_certificates(where: Path, name: str = "test") -> Certificates:
-    """A fresh CA named ``name`` and certificates signed by it, in ``where``."""
+def make_certificates(
+    where: Path, name: str = "test", names: str = "IP:127.0.0.1,DNS:localhost"
+) -> Certificates:
+    """A fresh CA named ``name`` and certificates signed by it, in ``where``, naming the
+    hosts ``names`` (an openssl ``subjectAltName``)."""
     openssl = need("openssl")
 
     def run(command: str, *subject: str) -> None:
@@ -32,7 +35,7 @@ def make_certificates(where: Path, name: str = "test") -> Certificates:
     where.mkdir(parents=True, exist_ok=True)
     new_key = "req -newkey rsa:2048 -nodes"
     run(f"{new_key} -x509 -days 2 -keyout ca.key -out ca.crt", "-subj", f"/CN={name} CA")
-    (where / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (where / "san.cnf").write_text(f"subjectAltName={names}\n")
     sign = "-CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.cnf"
     for role in ("server", "client"):
         run(f"{new_key} -keyout {role}.key -out {role}.csr", "-subj", f"/CN={name} {role}")

@@ -1,6 +1,7 @@
 """``rediss://`` against a real TLS Redis: a ``redis-server`` started by the test on a free
 port, with a certificate authority, server and client certificates made by ``openssl``,
-requiring clients to present a certificate."""
+requiring clients to present a certificate. The server's certificate names ``localhost``
+only, so ``127.0.0.1`` is a host name mismatch."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ class TLSRedis:
     cert: Path
     key: Path
 
-    def url(self, **query: Any) -> str:
+    def url(self, host: str = "localhost", **query: Any) -> str:
         options = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"rediss://127.0.0.1:{self.port}/0" + (f"?{options}" if options else "")
+        return f"rediss://{host}:{self.port}/0" + (f"?{options}" if options else "")
 
     def trusted_url(self) -> str:
         return self.url(ssl_ca_file=self.ca, ssl_cert_file=self.cert, ssl_key_file=self.key)
@@ -37,7 +38,7 @@ class TLSRedis:
 @pytest.fixture
 def tls_redis(tmp_path: Path, renv: RedisEnv) -> Iterator[TLSRedis]:
     server_binary = need("redis-server")
-    certs = make_certificates(tmp_path)
+    certs = make_certificates(tmp_path, names="DNS:localhost")
     port = free_port()
     tls = {
         "--tls-port": str(port),
@@ -71,14 +72,62 @@ def test_rpc_and_notifications_over_tls(renv: RedisEnv, tls_redis: TLSRedis) -> 
     assert not renv.keys()
 
 
-@pytest.mark.parametrize("missing", ["ca", "client certificate"])
-def test_tls_without_trust_fails_clearly(renv: RedisEnv, tls_redis: TLSRedis, missing: str) -> None:
-    if missing == "ca":  # the server's certificate cannot be verified
-        renv.url = tls_redis.url(ssl_cert_file=tls_redis.cert, ssl_key_file=tls_redis.key)
-    else:  # the server asks for a client certificate
-        renv.url = tls_redis.url(ssl_ca_file=tls_redis.ca)
+def refused(renv: RedisEnv) -> rpcmsg.MessagingException:
+    """The error of a call to a TLS Redis that refuses the connection: at once, an rpcmsg
+    exception."""
     client = renv.client(renv.unique(), timeout=3, retry=0)
     started = time.monotonic()
-    with pytest.raises(rpcmsg.MessagingException):
+    with pytest.raises(rpcmsg.MessagingException) as info:
         client.call({}, "echo", value=1)
     assert time.monotonic() - started < 15
+    assert type(info.value).__module__ == "rpcmsg.exceptions"
+    return info.value
+
+
+def test_without_a_ca_file_the_system_cas_verify_the_server(
+    renv: RedisEnv, tls_redis: TLSRedis
+) -> None:
+    # The system's CAs do not know the test's CA: refused, verification is on by default.
+    renv.url = tls_redis.url(ssl_cert_file=tls_redis.cert, ssl_key_file=tls_redis.key)
+    assert "certificate verify failed" in str(refused(renv))
+
+
+def test_without_a_ca_file_a_server_the_system_trusts_is_verified_with_its_name(
+    renv: RedisEnv, tls_redis: TLSRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OpenSSL's default verify paths honour SSL_CERT_FILE: the system's CAs are the test's.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_redis.ca))
+    renv.url = tls_redis.url(ssl_cert_file=tls_redis.cert, ssl_key_file=tls_redis.key)
+    api = EchoRecord()
+    topic = renv.unique()
+    renv.server(topic, [api])
+    assert renv.client(topic, timeout=10).call({}, "echo", value="system") == "system"
+    renv.url = tls_redis.url("127.0.0.1", ssl_cert_file=tls_redis.cert, ssl_key_file=tls_redis.key)
+    assert "mismatch" in str(refused(renv))
+
+
+def test_a_certificate_naming_another_host_is_refused(renv: RedisEnv, tls_redis: TLSRedis) -> None:
+    renv.url = tls_redis.url(
+        "127.0.0.1",
+        ssl_ca_file=tls_redis.ca,
+        ssl_cert_file=tls_redis.cert,
+        ssl_key_file=tls_redis.key,
+    )
+    assert "mismatch" in str(refused(renv))
+
+
+def test_ssl_verify_false_accepts_any_certificate(renv: RedisEnv, tls_redis: TLSRedis) -> None:
+    renv.url = tls_redis.url(
+        "127.0.0.1", ssl_verify="false", ssl_cert_file=tls_redis.cert, ssl_key_file=tls_redis.key
+    )
+    api = EchoRecord()
+    topic = renv.unique()
+    renv.server(topic, [api])
+    assert renv.client(topic, timeout=10).call({}, "echo", value="any") == "any"
+
+
+def test_a_server_requiring_a_client_certificate_refuses_none(
+    renv: RedisEnv, tls_redis: TLSRedis
+) -> None:
+    renv.url = tls_redis.url(ssl_ca_file=tls_redis.ca)
+    refused(renv)

@@ -35,6 +35,35 @@ CONNECT_TIMEOUT = 5.0
 CONNECTION_NAME = f"rpcmsg:{os.path.basename(sys.argv[0]) if sys.argv else ''}:{os.getpid()}"
 
 
+#: ``ssl_version`` values (any case), oslo.messaging's: the protocol a TLS connection is
+#: pinned to. ``sslv23`` negotiates the best both sides have, as no ``ssl_version`` does.
+_SSL_PROTOCOLS = {
+    name: getattr(ssl, constant)
+    for name, constant in {
+        "sslv23": "PROTOCOL_SSLv23",
+        "tlsv1": "PROTOCOL_TLSv1",
+        "tlsv1_1": "PROTOCOL_TLSv1_1",
+        "tlsv1_2": "PROTOCOL_TLSv1_2",
+        "sslv3": "PROTOCOL_SSLv3",
+        "sslv2": "PROTOCOL_SSLv2",
+    }.items()
+    if hasattr(ssl, constant)
+}
+
+
+def ssl_protocol(version: str) -> int | None:
+    """The ``ssl.PROTOCOL_*`` constant ``ssl_version`` names, None for an empty one; raises
+    ``ValueError`` naming the values this Python has for any other."""
+    if not version:
+        return None
+    try:
+        return int(_SSL_PROTOCOLS[version.lower()])
+    except KeyError:
+        raise ValueError(
+            f"Invalid ssl_version {version!r}: this Python offers {', '.join(_SSL_PROTOCOLS)}"
+        ) from None
+
+
 def remaining(deadline: float | None) -> float | None:
     """Seconds left until ``deadline`` (a ``time.monotonic()`` value), never negative."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -66,6 +95,7 @@ class Connector:
         ] or [("localhost", "5672", "guest", "guest")]
         self._current = 0
         self._lock = threading.Lock()
+        self._ssl_version = ssl_protocol(settings.ssl_version) if settings.ssl else None
 
     def _order(self) -> list[int]:
         n = len(self._hosts)
@@ -78,19 +108,27 @@ class Connector:
         return [(start + i) % n for i in range(n)]
 
     def _ssl_options(self, hostname: str) -> Any:
+        """py-amqp's ``ssl`` argument for a connection to ``hostname``.
+
+        The broker's certificate is always verified: against ``ssl_ca_file``, or the system's
+        certificate authorities without one (py-amqp loads them when no CA file is given
+        and verification is required). Its host name is checked too unless
+        ``ssl_enforce_hostname_verification`` is false: each host of the URL against its own
+        name, which also goes out as SNI.
+        """
         s = self.settings
         if not s.ssl:
             return False
-        options: dict[str, Any] = {
-            "cert_reqs": ssl.CERT_REQUIRED if s.ssl_ca_file else ssl.CERT_NONE
-        }
+        options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED}
         if s.ssl_ca_file:
             options["ca_certs"] = s.ssl_ca_file
         if s.ssl_cert_file:
             options["certfile"] = s.ssl_cert_file
         if s.ssl_key_file:
             options["keyfile"] = s.ssl_key_file
-        if s.ssl_enforce_hostname_verification and s.ssl_ca_file:
+        if self._ssl_version is not None:
+            options["ssl_version"] = self._ssl_version
+        if s.ssl_enforce_hostname_verification:
             options["server_hostname"] = hostname.strip("[]")
         return options
 

@@ -13,9 +13,15 @@ Options (``[oslo_messaging_rabbit]``, oslo.messaging's names and defaults):
 ``rabbit_transient_queues_ttl``, ``rabbit_qos_prefetch_count``, ``heartbeat_timeout_threshold``,
 ``heartbeat_rate``, ``rabbit_retry_interval``, ``rabbit_retry_backoff``,
 ``rabbit_interval_max``, ``kombu_failover_strategy``, ``kombu_compression``,
-``rabbit_login_method``, ``ssl``, ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``,
-``ssl_enforce_hostname_verification``; and one of rpcmsg's own, ``rabbit_confirm_window``.
-See :mod:`rpcmsg_drivers.amqp.options`.
+``rabbit_login_method``, ``ssl``, ``ssl_version``, ``ssl_ca_file``, ``ssl_cert_file``,
+``ssl_key_file``, ``ssl_enforce_hostname_verification``; and one of rpcmsg's own,
+``rabbit_confirm_window``. See :mod:`rpcmsg_drivers.amqp.options`.
+
+TLS (``ssl = true``): the broker's certificate is always verified, against ``ssl_ca_file`` or,
+without one, the system's certificate authorities, and its host name is checked unless
+``ssl_enforce_hostname_verification = false`` (oslo.messaging checks it only with a CA file and
+a single host). A certificate that does not verify fails the connection attempt like a broker
+that is down (``TransportDriverError`` naming it once ``retry`` is used up).
 
 Wire format and layout: oslo.messaging's, so both libraries talk to each other (see
 :mod:`rpcmsg_drivers.amqp.topology`). Bodies are the core's JSON envelope with content type

@@ -107,13 +107,31 @@ OPTIONS: list[cfg.Opt] = [
         deprecated_name="rabbit_use_ssl",
         help="Connect over SSL/TLS.",
     ),
-    cfg.StrOpt("ssl_ca_file", default="", help="SSL certification authority file."),
-    cfg.StrOpt("ssl_cert_file", default="", help="SSL certificate file."),
-    cfg.StrOpt("ssl_key_file", default="", help="SSL key file."),
+    cfg.StrOpt(
+        "ssl_version",
+        default="",
+        help="Pin TLS connections to one protocol version: TLSv1, TLSv1_1, TLSv1_2 (where "
+        "this Python's ssl module has them) or SSLv23 (the best both sides offer, as when "
+        "unset). Case does not matter.",
+    ),
+    cfg.StrOpt(
+        "ssl_ca_file",
+        default="",
+        help="Certificate authorities (PEM) that verify the broker's certificate. Unset: the "
+        "system's certificate authorities verify it. The certificate is always verified.",
+    ),
+    cfg.StrOpt(
+        "ssl_cert_file",
+        default="",
+        help="Client certificate (PEM) presented to a broker that asks for one.",
+    ),
+    cfg.StrOpt("ssl_key_file", default="", help="Private key of ssl_cert_file (PEM)."),
     cfg.BoolOpt(
         "ssl_enforce_hostname_verification",
         default=True,
-        help="Check that the broker's certificate names the host connected to.",
+        help="Check that the broker's certificate names the host connected to (each host "
+        "of the URL against its own name, with or without ssl_ca_file); the name is also "
+        "sent as SNI. False still verifies the certificate itself.",
     ),
 ]
 
@@ -137,6 +155,7 @@ class Settings:
     kombu_compression: str | None = None
     rabbit_login_method: str = "AMQPLAIN"
     ssl: bool = False
+    ssl_version: str = ""
     ssl_ca_file: str = ""
     ssl_cert_file: str = ""
     ssl_key_file: str = ""

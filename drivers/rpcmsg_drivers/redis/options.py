@@ -106,13 +106,19 @@ OPTIONS: list[cfg.Opt] = [
         help="Password of the Sentinel servers themselves (the URL's credentials are those "
         "of the Redis master).",
     ),
-    cfg.StrOpt("ssl_ca_file", default="", help="CA certificates file for rediss:// (TLS)."),
+    cfg.StrOpt(
+        "ssl_ca_file",
+        default="",
+        help="Certificate authorities (PEM) that verify the server's certificate with "
+        "rediss://. Unset: the system's certificate authorities verify it.",
+    ),
     cfg.StrOpt("ssl_cert_file", default="", help="Client certificate file for rediss://."),
     cfg.StrOpt("ssl_key_file", default="", help="Client private key file for rediss://."),
     cfg.BoolOpt(
         "ssl_verify",
         default=True,
-        help="Verify the server's certificate and host name with rediss://.",
+        help="Verify the server's certificate and host name with rediss:// (on by default). "
+        "False accepts any certificate: for tests only.",
     ),
 ]
 
