@@ -84,7 +84,7 @@ class Transport:
         self._driver.cleanup()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._driver.url}>"
+        return f"<{type(self).__name__} {self._driver.url.to_string(mask=True)}>"
 
 
 class RPCTransport(Transport):
@@ -110,7 +110,9 @@ def _get_transport(
     if not isinstance(url, TransportURL):
         url = TransportURL.parse(conf, url)
     if not url.transport:
-        raise InvalidTransportURL(str(url), f"Invalid transport URL {url}: no driver named")
+        raise InvalidTransportURL(
+            str(url), f"Invalid transport URL {url.to_string(mask=True)}: no driver named"
+        )
     driver_cls = _plugins.load_driver_class(url.transport)
     try:
         driver = driver_cls(conf, url, default_exchange=conf.control_exchange)

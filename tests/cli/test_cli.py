@@ -225,7 +225,7 @@ def test_bad_input_is_one_line_exit_code_2(
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("no-scheme-here", "no scheme"),
+        ("no-scheme-here", "No scheme specified"),
         ("nosuchdriver://host/", "Failed to load transport driver 'nosuchdriver'"),
         ("rabbit://host:99999/", "invalid port"),
     ],

@@ -36,9 +36,9 @@ def test_console_script_lists_drivers() -> None:
 
 
 def test_console_script_bad_url_is_one_line() -> None:
-    proc = rpcmsg_cli("--url", "localhost:5672", "call", "t", "m")
+    proc = rpcmsg_cli("--url", "//localhost:5672", "call", "t", "m")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("rpcmsg: error: Invalid transport URL")
+    assert proc.stderr.startswith("rpcmsg: error: No scheme specified in transport URL")
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

@@ -68,12 +68,14 @@ def test_hello_prints_the_answer() -> None:
 
 def test_hello_with_a_bad_url_says_so_in_one_line() -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "samples" / "hello.py"), "--url", "localhost:5672"],
+        [sys.executable, str(ROOT / "samples" / "hello.py"), "--url", "//localhost:5672"],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
         cwd=ROOT,
     )
     assert proc.returncode == 1
-    assert proc.stderr.startswith("hello.py: Invalid transport URL 'localhost:5672'")
+    assert proc.stderr.startswith(
+        "hello.py: No scheme specified in transport URL '//localhost:5672'"
+    )
     assert "Traceback" not in proc.stderr

@@ -65,7 +65,9 @@ def parse_url(url: TransportURL, settings: Settings) -> ConnectionConfig:
     """The connection config of ``url``; raises ``InvalidTransportURL`` naming the problem."""
     scheme = url.transport or ""
     if scheme not in SCHEMES:
-        raise InvalidTransportURL(str(url), f"{url}: the Redis driver serves {', '.join(SCHEMES)}")
+        raise InvalidTransportURL(
+            str(url), f"{url.to_string(mask=True)}: the Redis driver serves {', '.join(SCHEMES)}"
+        )
     sentinel = scheme == "redis+sentinel"
     default_port = SENTINEL_PORT if sentinel else DEFAULT_PORT
     hosts = tuple((h.hostname or "127.0.0.1", h.port or default_port) for h in url.hosts) or (
@@ -74,7 +76,7 @@ def parse_url(url: TransportURL, settings: Settings) -> ConnectionConfig:
     if len(hosts) > 1 and not sentinel:
         raise InvalidTransportURL(
             str(url),
-            f"{url}: {scheme}:// takes one host; list several Sentinels with redis+sentinel://",
+            f"{url.to_string(mask=True)}: {scheme}:// takes one host; list several Sentinels with redis+sentinel://",
         )
     db, namespace = 0, None
     vhost = (url.virtual_host or "").strip("/")
