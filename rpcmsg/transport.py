@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from oslo_config import cfg
 
@@ -12,8 +13,9 @@ from rpcmsg import _plugins
 from rpcmsg._reply import ReplyWaiter
 from rpcmsg._url import TransportHost, TransportURL
 from rpcmsg.driver.base import Driver
-from rpcmsg.exceptions import DriverLoadFailure, InvalidTransportURL
+from rpcmsg.exceptions import DriverLoadFailure, InvalidTarget, InvalidTransportURL
 from rpcmsg.opts import register_opts, transport_opts
+from rpcmsg.target import Target
 
 __all__ = [
     "DriverLoadFailure",
@@ -73,6 +75,23 @@ class Transport:
 
     def _require_exchange(self, exchange: str | None) -> str:
         return exchange or self._driver.default_exchange
+
+    def _send_notification(
+        self, target: Target, ctxt: Any, message: dict[str, Any], version: float, retry: Any = None
+    ) -> None:
+        """Publish one notification (oslo.messaging's notification drivers' entry point):
+        ``message`` with ``ctxt`` (a dict or an object with ``to_dict()``) flattened in, in
+        format ``version`` (1.0 bare, 2.0 enveloped), to ``target.topic`` in
+        ``target.exchange`` (default ``control_exchange``). Raises ``InvalidTarget`` without
+        a topic, ``TypeError``/``ValueError`` for what JSON cannot carry, and the driver's
+        errors."""
+        from rpcmsg.notify import _format  # the notify package imports this module
+
+        if not target.topic:
+            raise InvalidTarget("A topic is required to send", target)
+        body = _format.encode(ctxt, message, version)
+        address = Target(exchange=self._require_exchange(target.exchange), topic=target.topic)
+        self._driver.send_notification(address, body, retry=retry)
 
     def cleanup(self) -> None:
         """Release the driver's connections; the transport is unusable afterwards."""

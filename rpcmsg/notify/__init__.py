@@ -14,18 +14,36 @@ Logging: :class:`LoggingNotificationHandler` sends log records as notifications;
 WSGI: ``rpcmsg.notify.middleware.RequestNotifier`` notifies each HTTP request and response
 (import the module itself; this package does not, as in oslo.messaging).
 
-Modules: ``notifier`` (Notifier, driver base, transport), ``listener``, ``dispatcher``,
-``filter``, ``logger``, ``log_handler``, ``middleware``, ``messaging``, ``log_driver``,
-``test_driver``, ``noop``, ``routing``; ``_format`` holds the wire format.
+Modules, with oslo.messaging's names: ``notifier`` (Notifier, the driver base ``Driver``,
+transport), ``listener`` (``NotificationServerBase``, ``NotificationServer``,
+``BatchNotificationServer``), ``dispatcher``, ``filter``, ``logger``, ``log_handler``,
+``middleware``, and the drivers ``messaging``, ``_impl_log``, ``_impl_test`` (whose
+``NOTIFICATIONS`` and ``reset()`` tests read), ``_impl_noop``, ``_impl_routing``;
+``_format`` holds the wire format. The package also offers ``Driver`` and the three server
+classes, as oslo.messaging's does (outside ``__all__``).
 """
 
 from __future__ import annotations
 
+from rpcmsg.notify import _impl_test as _impl_test
 from rpcmsg.notify.dispatcher import NotificationResult
 from rpcmsg.notify.filter import NotificationFilter
-from rpcmsg.notify.listener import get_batch_notification_listener, get_notification_listener
+from rpcmsg.notify.listener import (
+    BatchNotificationServer as BatchNotificationServer,
+)
+from rpcmsg.notify.listener import (
+    NotificationServer as NotificationServer,
+)
+from rpcmsg.notify.listener import (
+    NotificationServerBase as NotificationServerBase,
+)
+from rpcmsg.notify.listener import (
+    get_batch_notification_listener,
+    get_notification_listener,
+)
 from rpcmsg.notify.log_handler import LoggingErrorNotificationHandler, PublishErrorsHandler
 from rpcmsg.notify.logger import LoggingNotificationHandler
+from rpcmsg.notify.notifier import Driver as Driver
 from rpcmsg.notify.notifier import Notifier, get_notification_transport
 
 __all__ = [

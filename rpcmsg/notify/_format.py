@@ -11,20 +11,24 @@ Format 2.0 (the ``messagingv2`` driver) wraps it in the ``oslo.version``/``oslo.
 envelope of :mod:`rpcmsg._wire`; format 1.0 (``messaging``) sends the bare object. Readers
 accept both. A body is malformed when it is not a JSON object, or when ``event_type`` or
 ``priority`` is missing or not a string; :func:`parse` raises ``MalformedMessage`` for it.
+
+The timestamp comes from ``oslo_utils.timeutils.utcnow()`` when the program has imported
+``oslo_utils.timeutils`` (so its time overrides apply to notifications, as in oslo.messaging),
+else from the system clock; rpcmsg does not depend on oslo.utils.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import sys
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from rpcmsg import _wire
 from rpcmsg._wire import MalformedMessage
 
-__all__ = ["PRIORITIES", "MalformedMessage", "Notification", "build", "encode", "parse"]
+__all__ = ["PRIORITIES", "MalformedMessage", "build", "encode", "parse"]
 
 #: The priorities a notification may carry, lower case: also the endpoint method names.
 PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
@@ -34,6 +38,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 def utcnow_text() -> str:
     """The timestamp as oslo.messaging writes it: ``str()`` of a naive UTC datetime."""
+    timeutils = sys.modules.get("oslo_utils.timeutils")
+    if timeutils is not None:
+        return str(timeutils.utcnow())
     return str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
 
 
@@ -62,33 +69,15 @@ def encode(ctxt: dict[str, Any], message: dict[str, Any], version: float) -> byt
     return _dumps(msg).encode("utf-8")
 
 
-@dataclass
-class Notification:
-    """A notification as read from the wire, before the serializer has seen it."""
-
-    ctxt: dict[str, Any]
-    publisher_id: Any
-    event_type: str
-    priority: str  # lower case
-    payload: Any
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def parse(body: bytes | str) -> Notification:
-    """Read a notification body (either format). Raises ``MalformedMessage``."""
+def parse(body: bytes | str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a notification body (either format): its context and its message (without the
+    ``_context_`` entries), as oslo.messaging's incoming messages carry them. Raises
+    ``MalformedMessage``."""
     message = _wire.decode(body)
-    event_type = message.get("event_type")
-    priority = message.get("priority")
-    if not isinstance(event_type, str):
+    if not isinstance(message.get("event_type"), str):
         raise MalformedMessage("notification without a string event_type")
-    if not isinstance(priority, str):
+    if not isinstance(message.get("priority"), str):
         raise MalformedMessage("notification without a string priority")
     ctxt = _wire.unpack_context(message)
-    return Notification(
-        ctxt=ctxt,
-        publisher_id=message.get("publisher_id"),
-        event_type=event_type,
-        priority=priority.lower(),
-        payload=message.get("payload"),
-        metadata={"message_id": message.get("message_id"), "timestamp": message.get("timestamp")},
-    )
+    message.pop("_unique_id", None)
+    return ctxt, message

@@ -6,20 +6,26 @@ An endpoint is any object; its methods ``audit``, ``debug``, ``info``, ``warn``,
 ``timestamp``), or, for batch listeners, one list of dicts with those keys. An endpoint's
 ``filter_rule`` (a :class:`~rpcmsg.notify.filter.NotificationFilter`) screens what it gets.
 
+``dispatch(incoming)`` takes what oslo.messaging's dispatchers take: an incoming message
+with ``ctxt`` (the context dict) and ``message`` (the notification dict, ``priority``
+included); the batch dispatcher takes a list of them.
+
 A method returns ``None`` or ``NotificationResult.HANDLED`` to acknowledge, or
 ``NotificationResult.REQUEUE`` to ask for the message again; a method that raises counts as
 ``REQUEUE``. Endpoints are called in order; the first ``REQUEUE`` stops the dispatch of that
 message (or, in a batch, of the messages of that priority). A notification of an unknown
-priority is logged and acknowledged.
+priority is logged and left alone (``dispatch`` returns ``None``; the listener acknowledges
+it).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from rpcmsg.notify._format import PRIORITIES, Notification
+from rpcmsg.notify._format import PRIORITIES
 from rpcmsg.serializer import NoOpSerializer, Serializer
 
 __all__ = [
@@ -40,40 +46,47 @@ class NotificationResult:
 
 
 Callback = tuple[Any, Callable[..., Any]]  # (filter_rule or None, bound method)
+#: What ``_extract_user_message`` gives: (priority, the incoming message, the user message).
+Extracted = tuple[str, Any, dict[str, Any]]
 
 
 class NotificationDispatcher:
-    """Calls endpoint methods for single notifications."""
+    """Calls endpoint methods for single notifications.
+
+    ``endpoints`` is kept as given (``dispatcher.endpoints is endpoints``).
+    """
 
     def __init__(self, endpoints: Sequence[Any], serializer: Serializer | None = None) -> None:
-        self.endpoints = list(endpoints)
+        self.endpoints = endpoints
         self.serializer: Serializer = serializer or NoOpSerializer()
-        self._callbacks: dict[str, list[Callback]] = {}
-        for endpoint in self.endpoints:
-            for priority in PRIORITIES:
-                method = getattr(endpoint, priority, None)
-                if callable(method):
-                    rule = getattr(endpoint, "filter_rule", None)
-                    self._callbacks.setdefault(priority, []).append((rule, method))
+        self._callbacks_by_priority: dict[str, list[Callback]] = {}
+        for endpoint, priority in itertools.product(endpoints, PRIORITIES):
+            method = getattr(endpoint, priority, None)
+            if callable(method):
+                rule = getattr(endpoint, "filter_rule", None)
+                self._callbacks_by_priority.setdefault(priority, []).append((rule, method))
 
     @property
     def supported_priorities(self) -> list[str]:
         """The priorities some endpoint handles, in the canonical order."""
-        return [p for p in PRIORITIES if p in self._callbacks]
+        return [p for p in PRIORITIES if p in self._callbacks_by_priority]
 
-    def _user_message(self, note: Notification) -> dict[str, Any]:
-        ctxt = self.serializer.deserialize_context(note.ctxt)
-        return {
+    def _extract_user_message(self, incoming: Any) -> Extracted:
+        ctxt = self.serializer.deserialize_context(incoming.ctxt)
+        message = incoming.message
+        metadata = {"message_id": message.get("message_id"), "timestamp": message.get("timestamp")}
+        user = {
             "ctxt": ctxt,
-            "publisher_id": note.publisher_id,
-            "event_type": note.event_type,
-            "payload": self.serializer.deserialize_entity(ctxt, note.payload),
-            "metadata": dict(note.metadata),
+            "publisher_id": message.get("publisher_id"),
+            "event_type": message.get("event_type"),
+            "payload": self.serializer.deserialize_entity(ctxt, message.get("payload")),
+            "metadata": metadata,
         }
+        return str(message.get("priority", "")).lower(), incoming, user
 
     @staticmethod
     def _accepts(rule: Any, message: dict[str, Any]) -> bool:
-        if rule is None:
+        if not rule:
             return True
         return bool(
             rule.match(
@@ -85,55 +98,63 @@ class NotificationDispatcher:
             )
         )
 
-    @staticmethod
-    def _call(method: Callable[..., Any], *args: Any) -> Any:
+    def _exec_callback(self, callback: Callable[..., Any], message: dict[str, Any]) -> Any:
         try:
-            return method(*args)
-        except Exception:
-            name = getattr(method, "__qualname__", method)
-            LOG.exception("Notification endpoint %s raised", name)
-            return NotificationResult.REQUEUE
-
-    def dispatch(self, note: Notification) -> str:
-        """Deliver one notification; returns ``HANDLED`` or ``REQUEUE``."""
-        if note.priority not in PRIORITIES:
-            LOG.warning("Dropping a notification of unknown priority %r", note.priority)
-            return NotificationResult.HANDLED
-        message = self._user_message(note)
-        for rule, method in self._callbacks.get(note.priority, []):
-            if not self._accepts(rule, message):
-                continue
-            result = self._call(
-                method,
+            return callback(
                 message["ctxt"],
                 message["publisher_id"],
                 message["event_type"],
                 message["payload"],
                 message["metadata"],
             )
-            if result == NotificationResult.REQUEUE:
+        except Exception:
+            LOG.exception("Callback raised an exception.")
+            return NotificationResult.REQUEUE
+
+    def dispatch(self, incoming: Any) -> str | None:
+        """Deliver one notification; returns ``HANDLED`` or ``REQUEUE``, or ``None`` for an
+        unknown priority."""
+        priority, _, message = self._extract_user_message(incoming)
+        if priority not in PRIORITIES:
+            LOG.warning('Unknown priority "%s"', priority)
+            return None
+        for rule, callback in self._callbacks_by_priority.get(priority, []):
+            if not self._accepts(rule, message):
+                continue
+            if self._exec_callback(callback, message) == NotificationResult.REQUEUE:
                 return NotificationResult.REQUEUE
         return NotificationResult.HANDLED
 
 
 class BatchNotificationDispatcher(NotificationDispatcher):
-    """Calls endpoint methods with lists of notifications, grouped by priority."""
+    """Calls endpoint methods with lists of notifications, grouped by priority (priorities
+    in alphabetical order, messages in arrival order within one)."""
 
-    def dispatch_batch(self, notes: Iterable[Notification]) -> set[int]:
-        """Deliver a batch; returns the positions (in ``notes``) of the messages to requeue."""
-        by_priority: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for index, note in enumerate(notes):
-            if note.priority not in PRIORITIES:
-                LOG.warning("Dropping a notification of unknown priority %r", note.priority)
+    def dispatch(self, incoming: Iterable[Any]) -> set[Any]:  # type: ignore[override]
+        """Deliver a batch; returns the incoming messages to requeue: every message of a
+        priority some endpoint asked to requeue (or raised for)."""
+        extracted = sorted(
+            (self._extract_user_message(m) for m in incoming), key=lambda item: item[0]
+        )
+        requeues: set[Any] = set()
+        for priority, group in itertools.groupby(extracted, key=lambda item: item[0]):
+            entries = list(group)
+            if priority not in PRIORITIES:
+                LOG.warning('Unknown priority "%s"', priority)
                 continue
-            by_priority.setdefault(note.priority, []).append((index, self._user_message(note)))
-        requeue: set[int] = set()
-        for priority, entries in by_priority.items():
-            for rule, method in self._callbacks.get(priority, []):
-                chosen = [m for _, m in entries if self._accepts(rule, m)]
+            messages = [user for _, _, user in entries]
+            for rule, callback in self._callbacks_by_priority.get(priority, []):
+                chosen = [m for m in messages if self._accepts(rule, m)]
                 if not chosen:
                     continue
-                if self._call(method, chosen) == NotificationResult.REQUEUE:
-                    requeue.update(index for index, _ in entries)
+                if self._exec_callback(callback, chosen) == NotificationResult.REQUEUE:
+                    requeues.update(raw for _, raw, _ in entries)
                     break
-        return requeue
+        return requeues
+
+    def _exec_callback(self, callback: Callable[..., Any], messages: Any) -> Any:
+        try:
+            return callback(messages)
+        except Exception:
+            LOG.exception("Callback raised an exception.")
+            return NotificationResult.REQUEUE

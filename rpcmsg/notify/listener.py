@@ -25,6 +25,7 @@ listener runs one worker.
 
 from __future__ import annotations
 
+import abc
 import logging
 import time
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from rpcmsg.transport import NotificationTransport, Transport
 
 __all__ = [
     "BatchNotificationServer",
+    "IncomingNotification",
     "NotificationServer",
     "NotificationServerBase",
     "get_batch_notification_listener",
@@ -54,8 +56,30 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 
+class IncomingNotification:
+    """A notification as the dispatchers get it, shaped like oslo.messaging's incoming
+    messages: ``ctxt`` (the context dict), ``message`` (the notification dict), and
+    ``acknowledge()`` / ``requeue()``, each settling the broker message at most once."""
+
+    __slots__ = ("_raw", "ctxt", "message")
+
+    def __init__(self, raw: IncomingMessage, ctxt: dict[str, Any], message: dict[str, Any]):
+        self._raw = raw
+        self.ctxt = ctxt
+        self.message = message
+
+    def acknowledge(self) -> None:
+        self._raw.ack()
+
+    def requeue(self) -> None:
+        self._raw.requeue()
+
+
 class NotificationServerBase(MessageHandlingServer):
-    """Shared by single and batch notification listeners."""
+    """Shared by single and batch notification listeners: consumes the targets' topics for
+    the dispatcher's priorities and hands ``_process_incoming`` lists of
+    :class:`IncomingNotification` (one at a time, or up to ``batch_size`` within
+    ``batch_timeout`` seconds)."""
 
     dispatcher: NotificationDispatcher
 
@@ -67,24 +91,33 @@ class NotificationServerBase(MessageHandlingServer):
         executor: str | None = None,
         allow_requeue: bool = True,
         pool: str | None = None,
+        batch_size: int | None = 1,
+        batch_timeout: float | None = None,
     ) -> None:
         if not isinstance(transport, NotificationTransport):
             LOG.warning(
-                "Using an RPC transport for notifications; use get_notification_transport "
-                "to obtain a notification transport."
+                "Using RPC transport for notifications. Please use "
+                "get_notification_transport to obtain a "
+                "notification transport instance."
             )
         if isinstance(targets, Target) or not all(isinstance(t, Target) for t in targets):
             raise TypeError("targets must be a list of Target objects")
-        super().__init__(transport, dispatcher, executor or "threading")
-        self.targets = list(targets)
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if batch_timeout is not None and batch_timeout < 0:
+            raise ValueError(f"batch_timeout must not be negative, not {batch_timeout}")
+        super().__init__(transport, dispatcher, executor)
+        self.targets = targets
         self._allow_requeue = allow_requeue
         self._pool = pool
+        self._batch_size = batch_size or 1
+        self._batch_timeout = batch_timeout
 
     def _create_listener(self) -> Listener:
         addresses = []
         for target in self.targets:
             if not target.topic:
-                raise InvalidTarget("A notification target must have a topic", target)
+                raise InvalidTarget("A target must have topic specified", target)
             exchange = self.transport._require_exchange(target.exchange)
             for priority in self.dispatcher.supported_priorities:
                 addresses.append(Target(exchange=exchange, topic=f"{target.topic}.{priority}"))
@@ -92,80 +125,93 @@ class NotificationServerBase(MessageHandlingServer):
             LOG.warning("No endpoint of this listener handles any priority; it gets nothing")
         return self.transport.driver.listen_for_notifications(addresses, self._pool)
 
-    def _parse(self, incoming: IncomingMessage) -> _format.Notification | None:
-        """The notification in ``incoming``, or None after dropping a malformed one."""
+    def _parse(self, raw: IncomingMessage) -> IncomingNotification | None:
+        """The notification in ``raw``, or None after dropping a malformed one."""
         try:
-            return _format.parse(incoming.body)
+            ctxt, message = _format.parse(raw.body)
         except _format.MalformedMessage as exc:
-            LOG.error("Dropping a malformed notification: %s (body %.200r)", exc, incoming.body)
-            self._settle(incoming, incoming.reject)
+            LOG.error("Dropping a malformed notification: %s (body %.200r)", exc, raw.body)
+            try:
+                raw.reject()
+            except Exception:
+                LOG.exception("Fail to reject message.")
             return None
+        return IncomingNotification(raw, ctxt, message)
 
-    def _finish(self, incoming: IncomingMessage, requeue: bool) -> None:
-        if requeue and self._allow_requeue:
-            self._settle(incoming, incoming.requeue)
-            return
-        if requeue:
-            LOG.warning(
-                "A notification endpoint asked to requeue (or raised) but this listener does "
-                "not allow requeue; the message is acknowledged"
-            )
-        self._settle(incoming, incoming.ack)
-
-    @staticmethod
-    def _settle(incoming: IncomingMessage, how: Any) -> None:
+    def _settle(self, message: IncomingNotification, requeue: bool) -> None:
         try:
-            how()
+            if requeue and self._allow_requeue:
+                message.requeue()
+            else:
+                if requeue:
+                    LOG.warning(
+                        "A notification endpoint asked to requeue (or raised) but this "
+                        "listener does not allow requeue; the message is acknowledged"
+                    )
+                message.acknowledge()
         except Exception:
-            LOG.exception("Could not settle a notification")
+            LOG.exception("Fail to ack/requeue message.")
+
+    def _process(self, incoming: IncomingMessage) -> None:
+        self._process_batch([incoming])
+
+    def _process_batch(self, batch: list[IncomingMessage]) -> None:
+        parsed = [self._parse(raw) for raw in batch]
+        good = [message for message in parsed if message is not None]
+        if good:
+            self._process_incoming(good)
+
+    @abc.abstractmethod
+    def _process_incoming(self, incoming: list[IncomingNotification]) -> None:
+        """Dispatch ``incoming`` (one message, or a batch) and settle each message; must
+        not raise."""
 
 
 class NotificationServer(NotificationServerBase):
     """Delivers notifications one at a time, on a pool of workers."""
 
-    def _process(self, incoming: IncomingMessage) -> None:
-        note = self._parse(incoming)
-        if note is None:
-            return
-        try:
-            result = self.dispatcher.dispatch(note)
-        except Exception:
-            LOG.exception("Unexpected error dispatching a notification")
-            result = NotificationResult.REQUEUE
-        self._finish(incoming, result == NotificationResult.REQUEUE)
-
-
-class BatchNotificationServer(NotificationServerBase):
-    """Delivers notifications in batches, on one worker."""
-
-    dispatcher: BatchNotificationDispatcher
-
     def __init__(
         self,
         transport: Transport,
         targets: Sequence[Target],
-        dispatcher: BatchNotificationDispatcher,
+        dispatcher: NotificationDispatcher,
         executor: str | None = None,
         allow_requeue: bool = True,
         pool: str | None = None,
-        batch_size: int | None = None,
-        batch_timeout: float | None = None,
     ) -> None:
-        super().__init__(transport, targets, dispatcher, executor, allow_requeue, pool)
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        if batch_timeout is not None and batch_timeout < 0:
-            raise ValueError(f"batch_timeout must not be negative, not {batch_timeout}")
-        self.batch_size = batch_size or 1
-        self.batch_timeout = batch_timeout
+        super().__init__(transport, targets, dispatcher, executor, allow_requeue, pool, 1, None)
+
+    def _process_incoming(self, incoming: list[IncomingNotification]) -> None:
+        message = incoming[0]
+        try:
+            result = self.dispatcher.dispatch(message)
+        except Exception:
+            LOG.exception("Exception during message handling.")
+            result = NotificationResult.REQUEUE
+        self._settle(message, result == NotificationResult.REQUEUE)
+
+
+class BatchNotificationServer(NotificationServerBase):
+    """Delivers notifications in batches (``batch_size`` default 1), on one worker."""
+
+    dispatcher: BatchNotificationDispatcher
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def batch_timeout(self) -> float | None:
+        return self._batch_timeout
 
     def _collect(self, listener: Listener) -> list[IncomingMessage]:
         first = listener.poll(None)
         if first is None:
             return []
         batch = [first]
-        deadline = None if self.batch_timeout is None else time.monotonic() + self.batch_timeout
-        while len(batch) < self.batch_size:
+        timeout = self._batch_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while len(batch) < self._batch_size:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
@@ -186,21 +232,14 @@ class BatchNotificationServer(NotificationServerBase):
             elif self._stopped.is_set():
                 return
 
-    def _process(self, incoming: IncomingMessage) -> None:
-        self._process_batch([incoming])
-
-    def _process_batch(self, batch: list[IncomingMessage]) -> None:
-        parsed = [(incoming, self._parse(incoming)) for incoming in batch]
-        good = [(incoming, note) for incoming, note in parsed if note is not None]
-        if not good:
-            return
+    def _process_incoming(self, incoming: list[IncomingNotification]) -> None:
         try:
-            requeue = self.dispatcher.dispatch_batch([note for _, note in good])
+            not_processed = self.dispatcher.dispatch(incoming)
         except Exception:
-            LOG.exception("Unexpected error dispatching a batch of notifications")
-            requeue = set(range(len(good)))
-        for index, (incoming, _) in enumerate(good):
-            self._finish(incoming, index in requeue)
+            LOG.exception("Exception during messages handling.")
+            not_processed = set(incoming)
+        for message in incoming:
+            self._settle(message, message in not_processed)
 
 
 def get_notification_listener(

@@ -4,24 +4,27 @@
 envelope), ``messaging`` format 1.0 (the bare message, for consumers that predate the
 envelope); see :mod:`rpcmsg.notify._format`. Each notification goes to
 ``<topic>.<priority>`` (priority lower case) in the transport's ``control_exchange``, once per
-configured topic.
+configured topic, through ``transport._send_notification(target, ctxt, message, version=,
+retry=)`` as in oslo.messaging.
 
 Guarantees: ``notify`` returns once the transport's driver took the message for every topic
 (confirmed where the broker confirms). It is at most once on the sending side: a send is not
-repeated after the broker took it. A topic that fails does not stop the others; once every
-topic was tried, ``MessageDeliveryFailure`` names the failures (the notifier logs it).
+repeated after the broker took it. A topic that fails does not stop the others: the failure
+is logged on this module's ``LOG`` with the message (secret-looking values masked) and, as in
+oslo.messaging, not raised, unless ``raise_on_failure`` is set (the notifier sets it when
+built with ``raise_on_failure=True``): then ``MessageDeliveryFailure`` names the failures
+once every topic was tried.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from oslo_config import cfg
 
 from rpcmsg.exceptions import MessageDeliveryFailure
-from rpcmsg.notify import _format
+from rpcmsg.notify._secrets import mask_secrets
 from rpcmsg.notify.notifier import Driver
 from rpcmsg.target import Target
 from rpcmsg.transport import Transport
@@ -34,34 +37,36 @@ LOG = logging.getLogger(__name__)
 class MessagingDriver(Driver):
     """Publishes notifications in format 1.0 (no envelope)."""
 
+    #: Raise ``MessageDeliveryFailure`` after logging failed topics (see the module docstring).
+    raise_on_failure = False
+
     def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        topics: Sequence[str],
-        transport: Transport,
-        version: float = 1.0,
+        self, conf: cfg.ConfigOpts, topics: Any, transport: Transport, version: float = 1.0
     ) -> None:
         super().__init__(conf, topics, transport)
         self.version = version
 
-    def notify(
-        self, ctxt: dict[str, Any], msg: dict[str, Any], priority: str, retry: int | None
-    ) -> None:
-        body = _format.encode(ctxt, msg, self.version)
-        exchange = self.transport._require_exchange(None)
+    def notify(self, ctxt: Any, message: dict[str, Any], priority: str, retry: int | None) -> None:
+        priority = priority.lower()
         failures = []
         for topic in self.topics:
-            target = Target(exchange=exchange, topic=f"{topic}.{priority.lower()}")
+            target = Target(topic=f"{topic}.{priority}")
             try:
-                self.transport.driver.send_notification(target, body, retry=retry)
+                self.transport._send_notification(
+                    target, ctxt, message, version=self.version, retry=retry
+                )
             except Exception as exc:
                 failures.append(f"{target.topic}: {exc}")
-        if failures:
+                LOG.exception(
+                    "Could not send notification to %(topic)s. Payload=%(message)s",
+                    {"topic": topic, "message": mask_secrets(message)},
+                )
+        if failures and self.raise_on_failure:
             raise MessageDeliveryFailure("; ".join(failures))
 
 
 class MessagingV2Driver(MessagingDriver):
     """Publishes notifications in format 2.0 (with the envelope)."""
 
-    def __init__(self, conf: cfg.ConfigOpts, topics: Sequence[str], transport: Transport) -> None:
-        super().__init__(conf, topics, transport, version=2.0)
+    def __init__(self, conf: cfg.ConfigOpts, **kwargs: Any) -> None:
+        super().__init__(conf, version=2.0, **kwargs)

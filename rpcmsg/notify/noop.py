@@ -1,21 +1,6 @@
-"""The ``noop`` notification driver: drops every notification.
+"""Former name of :mod:`rpcmsg.notify._impl_noop` (oslo.messaging's name), kept for rpcmsg's
+earlier users and for installed entry points that still name it."""
 
-Enabled alone it turns notifications off (``Notifier.is_enabled()`` is then False).
-"""
-
-from __future__ import annotations
-
-from typing import Any
-
-from rpcmsg.notify.notifier import Driver
+from rpcmsg.notify._impl_noop import NoOpDriver
 
 __all__ = ["NoOpDriver"]
-
-
-class NoOpDriver(Driver):
-    """Sends nothing."""
-
-    def notify(
-        self, ctxt: dict[str, Any], msg: dict[str, Any], priority: str, retry: int | None
-    ) -> None:
-        return None

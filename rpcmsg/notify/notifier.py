@@ -18,9 +18,14 @@ caller, unless the notifier was built with ``raise_on_failure=True``: then
 failure and raises ``TypeError`` at once: an ``event_type`` that is not a string, ``topics``
 given as one string instead of a list.
 
-Contexts: a dict is sent as given; an object is sent as its ``redacted_copy()`` when it has
-one (so credentials stay off the bus, as in oslo.messaging), then through the serializer's
-``serialize_context``. Unlike recent oslo.messaging, a dict context is not discarded.
+Contexts never carry credentials onto the bus, as in oslo.messaging: ``None`` or a plain
+``dict`` is replaced by ``{}``; an object is sent as its ``redacted_copy()`` (an object
+without one is replaced by ``{}``, with a warning); the result goes through the serializer's
+``serialize_context`` and reaches the drivers as the serializer returned it.
+
+Drivers are loaded by name from the ``rpcmsg.notify.drivers`` entry points and kept in
+``_driver_mgr``, a stevedore ``NamedExtensionManager`` as in oslo.messaging (each
+extension's ``obj`` is the driver). An unknown name raises ``DriverLoadFailure``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from oslo_config import cfg
+from stevedore import extension, named
 
 from rpcmsg import _plugins
 from rpcmsg.exceptions import DriverLoadFailure, MessageDeliveryFailure
@@ -42,7 +48,7 @@ from rpcmsg.transport import NotificationTransport, Transport, TransportURL, _ge
 
 __all__ = ["Driver", "Notifier", "get_notification_transport"]
 
-LOG = logging.getLogger(__name__)
+_LOG = logging.getLogger(__name__)
 
 _MARKER: Any = object()
 
@@ -50,21 +56,21 @@ _MARKER: Any = object()
 class Driver(abc.ABC):
     """Base class of notification drivers (entry points ``rpcmsg.notify.drivers``).
 
-    Built once per :class:`Notifier` as ``Driver(conf, topics=..., transport=...)``.
+    Built once per :class:`Notifier` as ``Driver(conf, topics=..., transport=...)``; the
+    arguments are kept as given (``conf``, ``topics``, ``transport``).
     """
 
     def __init__(self, conf: cfg.ConfigOpts, topics: Sequence[str], transport: Transport) -> None:
         self.conf = conf
-        self.topics = list(topics)
+        self.topics = topics
         self.transport = transport
 
     @abc.abstractmethod
-    def notify(
-        self, ctxt: dict[str, Any], msg: dict[str, Any], priority: str, retry: int | None
-    ) -> None:
+    def notify(self, ctxt: Any, msg: dict[str, Any], priority: str, retry: int | None) -> None:
         """Send one notification. ``msg`` is the message dict, ``priority`` upper case,
-        ``ctxt`` the serialized context. Blocks at most as long as ``retry`` allows; raises
-        when the notification could not be sent (the notifier logs it)."""
+        ``ctxt`` the context as the notifier's serializer returned it (a dict, or an object
+        with ``to_dict()``). Blocks at most as long as ``retry`` allows; raises when the
+        notification could not be sent (the notifier logs it)."""
 
 
 def get_notification_transport(
@@ -95,27 +101,22 @@ def load_drivers(
             raise DriverLoadFailure(
                 name, exc, _plugins.installed(_plugins.NOTIFY_DRIVER_NAMESPACE)
             ) from exc
-        drivers.append((name, cls(conf, topics=list(topics), transport=transport)))
+        drivers.append((name, cls(conf, topics=topics, transport=transport)))
     return drivers
 
 
-def _context_dict(ctxt: Any, serializer: Serializer) -> dict[str, Any]:
-    if ctxt is None:
-        ctxt = {}
-    elif not isinstance(ctxt, dict) and hasattr(ctxt, "redacted_copy"):
-        ctxt = ctxt.redacted_copy()
-    ctxt = serializer.serialize_context(ctxt)
-    if isinstance(ctxt, dict):
-        return ctxt
-    if hasattr(ctxt, "to_dict"):
-        value = ctxt.to_dict()
-        if isinstance(value, dict):
-            return value
-    LOG.warning(
-        "Cannot turn a %s context into a dict; sending the notification without it",
-        type(ctxt).__name__,
-    )
-    return {}
+def _sanitize_context(ctxt: Any) -> Any:
+    """What may go on the bus of a context: see the module docstring."""
+    if ctxt is None or type(ctxt) is dict:
+        return {}
+    try:
+        return ctxt.redacted_copy()
+    except AttributeError:
+        _LOG.warning(
+            "Unable to properly redact context for notification, omitting context from "
+            "notification."
+        )
+        return {}
 
 
 class Notifier:
@@ -141,9 +142,10 @@ class Notifier:
         register_opts(conf)
         group = conf[NOTIFICATIONS_GROUP]
         if not isinstance(transport, NotificationTransport):
-            LOG.warning(
-                "Using an RPC transport for notifications; use get_notification_transport "
-                "to obtain a notification transport."
+            _LOG.warning(
+                "Using RPC transport for notifications. Please use "
+                "get_notification_transport to obtain a "
+                "notification transport instance."
             )
         self.transport = transport
         self.publisher_id = publisher_id
@@ -152,9 +154,21 @@ class Notifier:
         self._driver_names = [driver] if driver is not None else list(group.driver)
         if isinstance(topics, str):
             raise TypeError(f"topics must be a list of topic names, not the string {topics!r}")
-        self._topics = list(topics) if topics is not None else list(group.topics)
+        self._topics = topics if topics is not None else group.topics
         self._serializer: Serializer = serializer or NoOpSerializer()
-        self._drivers = load_drivers(conf, self._driver_names, self._topics, transport)
+        loaded = load_drivers(conf, self._driver_names, self._topics, transport)
+        if raise_on_failure:
+            for _, obj in loaded:
+                if hasattr(obj, "raise_on_failure"):
+                    obj.raise_on_failure = True
+        # Loaded by rpcmsg (for its clear errors), kept where oslo.messaging keeps them.
+        extensions: list[extension.Extension[Driver]] = [
+            extension.Extension(name, None, type(obj), obj)  # type: ignore[arg-type]
+            for name, obj in loaded
+        ]
+        self._driver_mgr = named.NamedExtensionManager.make_test_instance(
+            extensions, namespace=_plugins.NOTIFY_DRIVER_NAMESPACE
+        )
 
     def prepare(self, publisher_id: Any = _MARKER, retry: Any = _MARKER) -> Notifier:
         """A notifier sharing this one's drivers, with another publisher id and/or retry."""
@@ -167,27 +181,36 @@ class Notifier:
         return clone
 
     def is_enabled(self) -> bool:
-        """False when nothing would be sent: no driver, or the ``noop`` driver alone."""
-        return any(name != "noop" for name in self._driver_names)
+        """False when the ``noop`` driver alone is enabled; True otherwise, even with no
+        driver at all (as in oslo.messaging)."""
+        return bool(self._driver_mgr.names() != ["noop"])
 
-    def _notify(self, ctxt: Any, event_type: str, payload: Any, priority: str) -> None:
+    def _notify(
+        self,
+        ctxt: Any,
+        event_type: str,
+        payload: Any,
+        priority: str,
+        publisher_id: str | None = None,
+        retry: int | None = None,
+    ) -> None:
         if not isinstance(event_type, str):
             raise TypeError(f"event_type must be a string, not {type(event_type).__name__}")
-        if not self._drivers:
-            return
         payload = self._serializer.serialize_entity(ctxt, payload)
-        context = _context_dict(ctxt, self._serializer)
-        message = _format.build(self.publisher_id, event_type, priority, payload)
+        context = self._serializer.serialize_context(_sanitize_context(ctxt))
+        message = _format.build(publisher_id or self.publisher_id, event_type, priority, payload)
+        retry = self.retry if retry is None else retry
         failed: list[str] = []
-        for name, driver in self._drivers:
+        for ext in self._driver_mgr.extensions:
             try:
-                driver.notify(context, message, priority, self.retry)
+                ext.obj.notify(context, message, priority, retry)  # type: ignore[union-attr]
             except Exception as exc:
-                failed.append(f"{name} ({exc})")
-                LOG.exception(
-                    "Could not send notification %s (%s) with driver %s: %s. Payload=%r",
-                    event_type, priority, name, exc, mask_secrets(payload),
-                )  # fmt: skip
+                failed.append(f"{ext.name} ({exc})")
+                _LOG.exception(
+                    "Problem '%(e)s' attempting to send to notification system. "
+                    "Payload=%(payload)s",
+                    {"e": exc, "payload": mask_secrets(payload)},
+                )
         if failed and self.raise_on_failure:
             raise MessageDeliveryFailure(
                 f"Notification {event_type} ({priority}) not sent by: {'; '.join(failed)}"

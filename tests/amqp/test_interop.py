@@ -15,6 +15,7 @@ import pytest
 import rpcmsg
 from rpcmsg.notify import Notifier, get_notification_listener
 from tests.drivers import DriverEnv
+from tests.helpers.context import RequestContext
 
 WAIT = 15.0
 
@@ -128,7 +129,7 @@ def test_rpcmsg_notifications_reach_oslo_listener(rabbit: DriverEnv, oslo_peer: 
         publisher_id="rpcmsg.peer",
         topics=[topic],
     )
-    notifier.info({"user": "erin"}, "interop.back", {"m": 2})
+    notifier.info(RequestContext(user="erin", auth_token="t0k3n"), "interop.back", {"m": 2})
     got = peer.next()
     got["ctxt"].pop("client_timeout", None)  # oslo.messaging adds it on receipt
     assert got == {
@@ -136,5 +137,5 @@ def test_rpcmsg_notifications_reach_oslo_listener(rabbit: DriverEnv, oslo_peer: 
         "event_type": "interop.back",
         "payload": {"m": 2},
         "publisher_id": "rpcmsg.peer",
-        "ctxt": {"user": "erin"},
+        "ctxt": {"user": "erin"},  # the redacted copy: no token
     }

@@ -14,6 +14,7 @@ from oslo_config import cfg
 
 import rpcmsg
 from rpcmsg.opts import register_opts
+from tests.helpers.context import RequestContext
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
         transport, "emitter", driver="messagingv2", topics=[topic], raise_on_failure=True
     )
     for i in range(count):
-        notifier.info({"sender_pid": os.getpid()}, "xproc.event", {"n": i})
+        notifier.info(RequestContext(sender_pid=os.getpid()), "xproc.event", {"n": i})
     transport.cleanup()
     print(f"SENT {count}", flush=True)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from oslo_config import cfg
 
-from rpcmsg.notify import test_driver
+from rpcmsg.notify import _impl_test as test_driver
 from rpcmsg.opts import register_opts
 
 

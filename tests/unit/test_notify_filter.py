@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 import rpcmsg
-from rpcmsg.notify._format import Notification
 from rpcmsg.notify.dispatcher import BatchNotificationDispatcher, NotificationDispatcher
 
 META = {"message_id": "m-1", "timestamp": "2026-11-23 10:00:00.000000"}
@@ -74,8 +73,19 @@ def test_a_bad_pattern_fails_at_construction() -> None:
         rpcmsg.NotificationFilter(event_type="(unclosed")
 
 
-def note(priority: str = "info", payload: Any = None, event_type: str = "e") -> Notification:
-    return Notification({}, "pub", event_type, priority, payload, dict(META))
+class Incoming:
+    """An incoming message as oslo.messaging's dispatchers take it: ``ctxt`` and ``message``
+    (hashable by identity, as the batch dispatcher returns a set of them)."""
+
+    def __init__(self, ctxt: dict[str, Any], message: dict[str, Any]) -> None:
+        self.ctxt = ctxt
+        self.message = message
+
+
+def note(priority: str = "info", payload: Any = None, event_type: str = "e") -> Any:
+    message = {"publisher_id": "pub", "event_type": event_type, "priority": priority.upper()}
+    message.update(payload=payload, **META)
+    return Incoming({}, message)
 
 
 class Endpoint:
@@ -108,7 +118,7 @@ def test_raising_endpoint_counts_as_requeue() -> None:
 def test_unknown_priority_and_unhandled_priority_are_handled() -> None:
     endpoint = Endpoint()
     dispatcher = NotificationDispatcher([endpoint])
-    assert dispatcher.dispatch(note("shout")) == rpcmsg.NotificationResult.HANDLED
+    assert dispatcher.dispatch(note("shout")) is None  # oslo.messaging's answer; acknowledged
     assert dispatcher.dispatch(note("error")) == rpcmsg.NotificationResult.HANDLED
     assert endpoint.calls == []
 
@@ -127,16 +137,21 @@ def test_batch_dispatch_groups_by_priority_and_requeues_the_group() -> None:
             self.info_batches: list[list[Any]] = []
             self.error_batches: list[list[Any]] = []
 
+            self.order: list[str] = []
+
         def info(self, messages: list[dict[str, Any]]) -> None:
+            self.order.append("info")
             self.info_batches.append([m["payload"] for m in messages])
 
         def error(self, messages: list[dict[str, Any]]) -> Any:
+            self.order.append("error")
             self.error_batches.append([m["payload"] for m in messages])
             return rpcmsg.NotificationResult.REQUEUE
 
     endpoint = Batch()
     dispatcher = BatchNotificationDispatcher([endpoint])
     notes = [note("info", 1), note("error", 2), note("info", 3), note("error", 4), note("x", 5)]
-    assert dispatcher.dispatch_batch(notes) == {1, 3}
+    assert dispatcher.dispatch(notes) == {notes[1], notes[3]}
     assert endpoint.info_batches == [[1, 3]]
     assert endpoint.error_batches == [[2, 4]]
+    assert endpoint.order == ["error", "info"]  # priorities in alphabetical order, as oslo

@@ -11,7 +11,7 @@ import pytest
 from oslo_config import cfg
 
 import rpcmsg
-from rpcmsg.notify import test_driver
+from rpcmsg.notify import _impl_test as test_driver
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:

@@ -15,7 +15,7 @@ from rpcmsg_drivers.fake.driver import FakeDriver
 
 import rpcmsg
 from rpcmsg.exceptions import TransportDriverError
-from rpcmsg.notify import test_driver
+from rpcmsg.notify import _impl_test as test_driver
 from rpcmsg.opts import register_opts
 from rpcmsg.transport import NotificationTransport
 
@@ -70,11 +70,22 @@ def raw_bodies(transport: rpcmsg.Transport, topic: str, count: int) -> list[byte
     return bodies
 
 
+class RequestContext:
+    def __init__(self, user: str, token: str) -> None:
+        self.user, self.token = user, token
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user, "auth_token": self.token}
+
+    def redacted_copy(self) -> RequestContext:
+        return RequestContext(self.user, "***")
+
+
 @pytest.mark.parametrize("driver", ["messagingv2", "messaging"])
 def test_wire_format_matches_oslo_messaging(conf: cfg.ConfigOpts, driver: str) -> None:
     transport = rpcmsg.get_notification_transport(conf, f"fake:///{uuid.uuid4().hex}")
     notifier = rpcmsg.Notifier(transport, "compute.host1", driver=driver, topics=["n1"])
-    notifier.info({"user": "alice", "tenant": "t"}, "compute.instance.create.end", {"id": 1})
+    notifier.info(RequestContext("alice", "token"), "compute.instance.create.end", {"id": 1})
     (body,) = raw_bodies(transport, "n1", 1)
     outer = json.loads(body)
     if driver == "messagingv2":
@@ -85,7 +96,7 @@ def test_wire_format_matches_oslo_messaging(conf: cfg.ConfigOpts, driver: str) -
         assert "oslo.message" not in outer
         message = outer
     assert message.pop("_context_user") == "alice"
-    assert message.pop("_context_tenant") == "t"
+    assert message.pop("_context_auth_token") == "***"  # the redacted copy went out
     assert len(message.pop("_unique_id")) == 32
     uuid.UUID(message.pop("message_id"))
     assert isinstance(message.pop("timestamp"), str)
@@ -121,10 +132,12 @@ def test_failed_send_is_logged_not_raised(
     notifier.error({}, "disk.full", {"disk": "sda", "password": "hunter2"})  # must not raise
     assert driver.retries == [0, 0]  # both topics were tried
     failures = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(failures) == 1
-    assert "disk.full" in failures[0].getMessage()
-    assert "sda" in failures[0].getMessage()  # the payload is kept in the log,
-    assert "hunter2" not in failures[0].getMessage()  # its secrets are not
+    assert [r.name for r in failures] == ["rpcmsg.notify.messaging"] * 2  # one per topic
+    for record, topic in zip(failures, "ab", strict=True):
+        text = record.getMessage()
+        assert text.startswith(f"Could not send notification to {topic}. Payload=")
+        assert "disk.full" in text and "sda" in text  # the message is kept in the log,
+        assert "hunter2" not in text  # its secrets are not
     assert len(test_driver.NOTIFICATIONS) == 1  # the other driver still got it
     transport.cleanup()
 
@@ -169,17 +182,6 @@ def test_prepare_changes_only_the_copy(conf: cfg.ConfigOpts) -> None:
     transport.cleanup()
 
 
-class RequestContext:
-    def __init__(self, user: str, token: str) -> None:
-        self.user, self.token = user, token
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"user": self.user, "auth_token": self.token}
-
-    def redacted_copy(self) -> RequestContext:
-        return RequestContext(self.user, "***")
-
-
 class PlainContext:
     def to_dict(self) -> dict[str, Any]:
         return {"user": "plain"}
@@ -190,11 +192,14 @@ def test_contexts_are_redacted_and_flattened(conf: cfg.ConfigOpts) -> None:
     notifier = rpcmsg.Notifier(transport, "p", driver="test")
     notifier.info(RequestContext("bob", "secret-token"), "e", 1)
     notifier.info(PlainContext(), "e", 2)
-    notifier.info({"user": "dict"}, "e", 3)
+    notifier.info({"user": "dict", "auth_token": "secret-token"}, "e", 3)
     notifier.info(None, "e", 4)
     contexts = [entry[0] for entry in test_driver.NOTIFICATIONS]
-    assert contexts == [{"user": "bob", "auth_token": "***"}, {"user": "plain"},
-                        {"user": "dict"}, {}]  # fmt: skip
+    # As oslo.messaging: the redacted copy; {} for an object that cannot be redacted, for a
+    # plain dict (never sent, as it may hold credentials) and for None.
+    assert isinstance(contexts[0], RequestContext)
+    assert contexts[0].to_dict() == {"user": "bob", "auth_token": "***"}
+    assert contexts[1:] == [{}, {}, {}]
     transport.cleanup()
 
 
@@ -227,13 +232,13 @@ def test_serializers_apply_on_both_sides(conf: cfg.ConfigOpts) -> None:
         notifier = rpcmsg.Notifier(
             transport, "p", driver="messagingv2", topics=["s"], serializer=Doubler()
         )
-        notifier.info({"u": 1}, "e", 42)
+        notifier.info(RequestContext("u", "t"), "e", 42)
         assert done.wait(5)
     finally:
         listener.stop()
         listener.wait()
         transport.cleanup()
-    assert got == [({"from_serializer": {"u": 1}}, ("unwrapped", 42))]
+    assert got == [({"from_serializer": {"user": "u", "auth_token": "***"}}, ("unwrapped", 42))]
 
 
 def test_notification_transport_url_precedence(conf: cfg.ConfigOpts) -> None:
