@@ -87,6 +87,8 @@ class RabbitNode:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(r / "enabled_plugins"),
             "RABBITMQ_CONF_ENV_FILE": str(r / "rabbitmq-env.conf"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
+            # Erlang distribution (between nodes, and with rabbitmqctl) on loopback only.
+            "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
 
     @property
