@@ -56,7 +56,7 @@ def _type_name(opt: cfg.Opt) -> str:
 
 
 def _default(opt: cfg.Opt) -> str:
-    value: Any = opt.default
+    value: Any = opt.sample_default if opt.sample_default is not None else opt.default
     if value is None:
         return "unset"
     if isinstance(value, bool):

@@ -59,12 +59,6 @@ rpc_opts: list[cfg.Opt] = [
         default=False,
         help="Add an endpoint to answer to ping calls (method oslo_rpc_server_ping).",
     ),
-    cfg.IntOpt(
-        "rpc_conn_pool_size",
-        default=30,
-        min=1,
-        help="Size of the pool of outgoing connections a driver may keep.",
-    ),
 ]
 
 base_opts: list[cfg.Opt] = transport_opts + rpc_opts

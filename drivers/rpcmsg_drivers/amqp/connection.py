@@ -96,6 +96,8 @@ class Connector:
         self._current = 0
         self._lock = threading.Lock()
         self._ssl_version = ssl_protocol(settings.ssl_version) if settings.ssl else None
+        if settings.ssl_enforce_fips_mode:
+            LOG.warning("ssl_enforce_fips_mode is deprecated and has no effect")
 
     def _order(self) -> list[int]:
         n = len(self._hosts)
@@ -106,6 +108,14 @@ class Connector:
         with self._lock:
             start = self._current
         return [(start + i) % n for i in range(n)]
+
+    def reconnect_delay(self) -> float:
+        """Seconds to wait before reconnecting a lost consumer: ``kombu_reconnect_delay`` plus
+        a random part of ``kombu_reconnect_splay`` (spreading the reconnections of many
+        processes after a broker failure)."""
+        s = self.settings
+        splay = random.uniform(0.0, s.kombu_reconnect_splay) if s.kombu_reconnect_splay > 0 else 0.0
+        return max(0.0, s.kombu_reconnect_delay) + splay
 
     def _ssl_options(self, hostname: str) -> Any:
         """py-amqp's ``ssl`` argument for a connection to ``hostname``.

@@ -11,9 +11,16 @@ A *polled* consumer (the reply consumer) is drained instead by the threads that 
 caller waiting for it. Its thread then only keeps the connection: when nobody polled for a
 second it drains what came, keeps heartbeats going, and reconnects a broken connection.
 
-After a connection failure it reconnects (failing over between hosts with backoff, for
-ever until closed), declares its queues again and consumes again. Messages held from the
-previous connection cannot be settled any more: the broker has already requeued them.
+After a connection failure, or when RabbitMQ cancels a consumer (its queue was deleted, or
+failed over with ``enable_cancel_on_failover``), it waits ``kombu_reconnect_delay`` plus up to
+``kombu_reconnect_splay`` random seconds, then reconnects (failing over between hosts with
+backoff, for ever until closed), declares its queues again and consumes again. Messages held
+from the previous connection cannot be settled any more: the broker has already requeued them.
+
+A stream queue (``rabbit_stream_fanout``) is consumed from offset ``last`` at first, then,
+after a reconnection, from the offset after the last message received, as oslo.messaging
+does; a cancelled stream consumer starts at ``last`` again (the stream may have been
+deleted and made anew).
 """
 
 from __future__ import annotations
@@ -89,6 +96,9 @@ class ConsumerThread:
         self._channel: Any = None
         self._tags: list[str] = []
         self.generation = 0
+        #: Stream queues: the offset to consume from after a reconnection, by queue name.
+        self._offsets: dict[str, int] = {}
+        self._connected_once = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -160,6 +170,7 @@ class ConsumerThread:
 
     def _setup(self, conn: amqp.Connection) -> None:
         self._conn = conn
+        self._connected_once = True
         # Reads in this thread all use IDLE_WAIT: with the socket's own timeout equal to it,
         # py-amqp does not switch the socket's mode back and forth around every read.
         conn.transport.sock.settimeout(IDLE_WAIT)
@@ -168,16 +179,43 @@ class ConsumerThread:
             channel.basic_qos(0, self._prefetch, False)
         for queue in self._queues:
             queue.declare(channel)
-        generation = self.generation
         self._tags = [
             channel.basic_consume(
                 queue.name,
                 no_ack=self._no_ack,
-                callback=lambda message, g=generation: self._on_message(message, g),
+                callback=self._callback(queue),
+                arguments=self._consume_arguments(queue),
             )
             for queue in self._queues
         ]
         self._channel = channel
+
+    def _consume_arguments(self, queue: Queue) -> dict[str, Any] | None:
+        arguments = dict(queue.consume_arguments)
+        if queue.stream:
+            arguments["x-stream-offset"] = self._offsets.get(queue.name, "last")
+        return arguments or None
+
+    def _callback(self, queue: Queue) -> Callable[[amqp.Message], None]:
+        generation = self.generation
+        if not queue.stream:
+            return lambda message: self._on_message(message, generation)
+        name = queue.name
+
+        def on_stream_message(message: amqp.Message) -> None:
+            headers = message.properties.get("application_headers") or {}
+            offset = headers.get("x-stream-offset")
+            if isinstance(offset, int):
+                self._offsets[name] = offset + 1
+            self._on_message(message, generation)
+
+        return on_stream_message
+
+    def _lost(self, exc: BaseException) -> None:
+        """Note a connection failure: a cancelled stream consumer starts over at ``last``."""
+        if isinstance(exc, amqp.exceptions.ConsumerCancelled) and self._offsets:
+            LOG.warning("%s: consumer cancelled; stream offsets reset to last", self._name)
+            self._offsets.clear()
 
     def _drop_connection(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
@@ -224,7 +262,8 @@ class ConsumerThread:
                 if self._closing.is_set():
                     break
                 LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
-                if not self._reconnect():
+                self._lost(exc)
+                if not self._reconnect(delay=True):
                     break
             except Exception:
                 LOG.exception("%s: unexpected error in the consumer thread", self._name)
@@ -265,8 +304,9 @@ class ConsumerThread:
             self._step(min(timeout, self._idle_wait))
         except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
             LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
+            self._lost(exc)
             self._drop_connection()
-            self._keeper_wake.set()  # the keeping thread reconnects at once
+            self._keeper_wake.set()  # the keeping thread reconnects (after the delay)
         except ValueError:  # the wake-up sockets were closed under the read (close)
             if not self._closing.is_set():
                 raise
@@ -286,7 +326,7 @@ class ConsumerThread:
             with self._lock:
                 try:
                     if self._conn is None:
-                        if not self._reconnect():
+                        if not self._reconnect(delay=self._connected_once):
                             break
                         continue
                     self._run_ops()
@@ -295,6 +335,7 @@ class ConsumerThread:
                     if self._closing.is_set():
                         break
                     LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
+                    self._lost(exc)
                     self._drop_connection()
                     self._keeper_wake.set()
                 except Exception:
@@ -325,10 +366,13 @@ class ConsumerThread:
                 pass
         return sock in readable
 
-    def _reconnect(self) -> bool:
-        """Open a new connection and consume again; False when closed meanwhile."""
+    def _reconnect(self, delay: bool = False) -> bool:
+        """Open a new connection and consume again (first waiting ``kombu_reconnect_delay``
+        and its splay when ``delay``, after losing one); False when closed meanwhile."""
         self._drop_connection()
         self.generation += 1
+        if delay and self._closing.wait(self._connector.reconnect_delay()):
+            return False
         while not self._closing.is_set():
             try:
                 conn = self._connector.open(wait=self._closing.wait)

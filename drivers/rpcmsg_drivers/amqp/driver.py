@@ -8,14 +8,19 @@ Several hosts mean failover: connections go to the first host that answers, in t
 (``kombu_failover_strategy = round-robin``, starting with the last host that worked) or
 shuffled. Query options override ``[oslo_messaging_rabbit]`` for this transport.
 
-Options (``[oslo_messaging_rabbit]``, oslo.messaging's names and defaults):
-``amqp_durable_queues``, ``amqp_auto_delete``, ``rabbit_quorum_queue``,
-``rabbit_transient_queues_ttl``, ``rabbit_qos_prefetch_count``, ``heartbeat_timeout_threshold``,
-``heartbeat_rate``, ``rabbit_retry_interval``, ``rabbit_retry_backoff``,
-``rabbit_interval_max``, ``kombu_failover_strategy``, ``kombu_compression``,
-``rabbit_login_method``, ``ssl``, ``ssl_version``, ``ssl_ca_file``, ``ssl_cert_file``,
-``ssl_key_file``, ``ssl_enforce_hostname_verification``; and one of rpcmsg's own,
-``rabbit_confirm_window``. See :mod:`rpcmsg_drivers.amqp.options`.
+Options (``[oslo_messaging_rabbit]``): every option of oslo.messaging 18.3.1's group, with
+its name, type, default and effect (see :mod:`rpcmsg_drivers.amqp.options`), and one of
+rpcmsg's own, ``rabbit_confirm_window``. Queue arguments follow oslo.messaging's
+(:mod:`rpcmsg_drivers.amqp.arguments`): ``rabbit_quorum_queue`` with the quorum limits
+(``rabbit_quorum_delivery_limit``, ``rabbit_quorum_max_memory_length``,
+``rabbit_quorum_max_memory_bytes``) for work queues, ``rabbit_transient_quorum_queue`` for
+reply and fanout queues, ``rabbit_stream_fanout`` (one stream queue ``<topic>_fanout`` per
+topic, consumed from offset ``last`` and then from where each listener was),
+``rabbit_ha_queues`` (``x-ha-policy``), ``enable_cancel_on_failover`` (a consumer
+argument), ``use_queue_manager`` with ``hostname``/``processname`` (stable reply and fanout
+queue names, see :mod:`rpcmsg_drivers.amqp.qmanager`). Settings oslo.messaging refuses
+together are refused when the transport is made. ``ssl_enforce_fips_mode`` is accepted and
+ignored (deprecated in oslo.messaging, which ignores it too).
 
 TLS (``ssl = true``): the broker's certificate is always verified, against ``ssl_ca_file`` or,
 without one, the system's certificate authorities, and its host name is checked unless
@@ -54,10 +59,12 @@ Guarantees:
   read of its connection (at once with ``rabbit_qos_prefetch_count`` set, else within a
   second): a server process killed in that second has casts it already handled delivered
   again.
-* Reply and fanout queues are transient and expire after ``rabbit_transient_queues_ttl``
-  seconds unused; they are deleted on cleanup.
+* Reply and fanout queues expire after ``rabbit_transient_queues_ttl`` seconds unused;
+  those with random names are deleted on cleanup (stream queues and the queue manager's
+  stable names are left for the next process, as oslo.messaging does).
 * Connections lost are reopened (failing over between hosts, with backoff); listeners and
-  the reply consumer declare their queues and consume again. A call whose broker stays
+  the reply consumer wait ``kombu_reconnect_delay`` plus up to ``kombu_reconnect_splay``
+  random seconds, then declare their queues and consume again. A call whose broker stays
   unreachable raises ``MessagingTimeout`` at its timeout, never hangs.
 * AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked by whoever reads a
   consuming connection, else by its keeping thread (green threads under eventlet), and by
@@ -80,7 +87,6 @@ Capabilities are declared statically: ``durable`` holds only with ``amqp_durable
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -119,11 +125,12 @@ class AMQPDriver(Driver):
     def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
         super().__init__(conf, url, default_exchange)
         self.settings = load_settings(conf, GROUP, OPTIONS, url.query, Settings)
+        self.settings.check()
         if self.settings.kombu_compression:
             codec.check(self.settings.kombu_compression)
         self.topology = Topology(self.settings)
         self.connector = Connector(url, self.settings)
-        self.publisher = Publisher(self.connector, conf.rpc_conn_pool_size)
+        self.publisher = Publisher(self.connector)
         self._delivery_mode = 2 if self.settings.durable else 1
 
     # -- messages ----------------------------------------------------------------------
@@ -178,18 +185,15 @@ class AMQPDriver(Driver):
         exchange = target.exchange or self.default_exchange
         topic = target.topic or ""
         server_key = f"{topic}.{target.server}"
-        fanout = self.topology.fanout_queue(topic, uuid.uuid4().hex)
-        listener = AMQPListener(
+        return AMQPListener(
             self.connector,
             [
                 self.topology.topic_queue(exchange, topic, (topic,)),
                 self.topology.topic_queue(exchange, server_key, (server_key,)),
-                fanout,
+                self.topology.fanout_queue(topic),
             ],
-            temporary=[fanout],
             name=f"rpcmsg-amqp-{topic}",
         )
-        return listener
 
     def send_reply(
         self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
@@ -200,7 +204,8 @@ class AMQPDriver(Driver):
         )
 
     def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
-        return AMQPReplyConsumer(self.connector, self.topology.reply_queue, on_reply)
+        queue = self.topology.reply_queue(self.topology.reply_address())
+        return AMQPReplyConsumer(self.connector, queue, on_reply)
 
     # -- notifications -----------------------------------------------------------------
 

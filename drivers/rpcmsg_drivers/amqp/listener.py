@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -67,20 +66,19 @@ class _Delivery(IncomingMessage):
 
 
 class AMQPListener(Listener):
-    """Consumes ``queues``; see the module docstring. ``temporary`` queues are deleted at
-    cleanup (the per-listener fanout queue)."""
+    """Consumes ``queues``; see the module docstring. Queues marked ``temporary`` (a fanout
+    queue with a random name) are deleted at cleanup."""
 
     def __init__(
         self,
         connector: Connector,
         queues: Sequence[Queue],
-        temporary: Sequence[Queue] = (),
         name: str = "rpcmsg-amqp-listener",
     ) -> None:
         self._turns = Turns()
         self._pace = Pace()
         self._stopped = False
-        self._temporary = list(temporary)
+        self._temporary = [queue for queue in queues if queue.temporary]
         self._prefetch = connector.settings.rabbit_qos_prefetch_count
         # While a poller holds the turn and reads: its thread, and what it read.
         self._reader: int | None = None
@@ -209,9 +207,9 @@ class AMQPReplyConsumer(ReplyConsumer):
 
     polled: ClassVar[bool] = True
 
-    def __init__(self, connector: Connector, queue_for: Any, on_reply: ReplyHandler) -> None:
-        self.address = f"reply_{uuid.uuid4().hex}"
-        self._queue: Queue = queue_for(self.address)
+    def __init__(self, connector: Connector, queue: Queue, on_reply: ReplyHandler) -> None:
+        self.address = queue.name
+        self._queue = queue
         self._on_reply = on_reply
         self._consumer = ConsumerThread(
             connector,
@@ -239,4 +237,6 @@ class AMQPReplyConsumer(ReplyConsumer):
 
     def close(self) -> None:
         name = self._queue.name
-        self._consumer.close(final=lambda channel: channel.queue_delete(name))
+        # A stable name (queue manager) is taken again by the next process: keep it.
+        final = (lambda channel: channel.queue_delete(name)) if self._queue.temporary else None
+        self._consumer.close(final=final)

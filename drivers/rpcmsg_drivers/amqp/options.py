@@ -6,6 +6,9 @@ which overrides the configuration file for that transport.
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 from dataclasses import dataclass
 
 from oslo_config import cfg
@@ -41,26 +44,23 @@ OPTIONS: list[cfg.Opt] = [
     cfg.IntOpt(
         "rabbit_qos_prefetch_count",
         default=0,
-        min=0,
         help="How many unacknowledged messages a consumer may hold; 0 means no limit.",
     ),
     cfg.IntOpt(
         "heartbeat_timeout_threshold",
         default=60,
-        min=0,
         help="Seconds without traffic after which a connection is considered dead "
         "(AMQP heartbeat). 0 disables heartbeats.",
     ),
     cfg.IntOpt(
         "heartbeat_rate",
         default=3,
-        min=1,
         help="How many times per heartbeat_timeout_threshold the heartbeat is checked.",
     ),
     cfg.IntOpt(
         "rabbit_retry_interval",
         default=1,
-        min=0,
+        min=1,
         help="Seconds to wait before the first reconnection attempt to RabbitMQ.",
     ),
     cfg.IntOpt(
@@ -104,7 +104,6 @@ OPTIONS: list[cfg.Opt] = [
     cfg.BoolOpt(
         "ssl",
         default=False,
-        deprecated_name="rabbit_use_ssl",
         help="Connect over SSL/TLS.",
     ),
     cfg.StrOpt(
@@ -129,9 +128,133 @@ OPTIONS: list[cfg.Opt] = [
     cfg.BoolOpt(
         "ssl_enforce_hostname_verification",
         default=True,
+        deprecated_for_removal=True,
+        deprecated_reason="oslo.messaging deprecates turning host name checks off.",
         help="Check that the broker's certificate names the host connected to (each host "
         "of the URL against its own name, with or without ssl_ca_file); the name is also "
         "sent as SNI. False still verifies the certificate itself.",
+    ),
+    cfg.IntOpt(
+        "rpc_conn_pool_size",
+        default=30,
+        min=1,
+        help="Most publishing connections a transport keeps open to RabbitMQ.",
+    ),
+    cfg.IntOpt(
+        "conn_pool_min_size",
+        default=2,
+        help="Publishing connections that stay open however long they are idle; those "
+        "beyond this number are closed after conn_pool_ttl idle seconds.",
+    ),
+    cfg.IntOpt(
+        "conn_pool_ttl",
+        default=1200,
+        help="Seconds an idle publishing connection beyond conn_pool_min_size is kept open.",
+    ),
+    cfg.BoolOpt(
+        "ssl_enforce_fips_mode",
+        default=False,
+        deprecated_for_removal=True,
+        deprecated_reason="OpenSSL 3 removed the API that switched FIPS mode on; the option "
+        "does nothing any more.",
+        help="Ask for OpenSSL's FIPS mode. Accepted for compatibility and ignored: FIPS mode "
+        "is a property of the OpenSSL build and system policy now.",
+    ),
+    cfg.FloatOpt(
+        "kombu_reconnect_delay",
+        default=1.0,
+        min=0.0,
+        max=4.5,
+        help="Seconds to wait before reconnecting after a connection failure or a consumer "
+        "cancel notification from RabbitMQ.",
+    ),
+    cfg.FloatOpt(
+        "kombu_reconnect_splay",
+        default=0.0,
+        min=0.0,
+        help="Up to this many extra seconds, chosen at random, added to the wait before "
+        "reconnecting, so that many processes do not reconnect at the same instant.",
+    ),
+    cfg.IntOpt(
+        "kombu_missing_consumer_retry_timeout",
+        default=60,
+        deprecated_name="kombu_reconnect_timeout",
+        help="Seconds a server keeps trying to deliver a reply whose reply queue does not "
+        "exist (its caller may be reconnecting) before it drops the reply. Should not "
+        "exceed rpc_response_timeout.",
+    ),
+    cfg.BoolOpt(
+        "rabbit_ha_queues",
+        default=False,
+        help="Declare queues with the x-ha-policy: all argument (mirrored queues of RabbitMQ "
+        "before 3.0; later versions mirror by policy instead, e.g. rabbitmqctl set_policy). "
+        "Cannot be combined with rabbit_quorum_queue.",
+    ),
+    cfg.BoolOpt(
+        "rabbit_transient_quorum_queue",
+        default=False,
+        help="Declare the reply and fanout queues as quorum queues too (durable and "
+        "replicated), and their exchanges durable.",
+    ),
+    cfg.IntOpt(
+        "rabbit_quorum_delivery_limit",
+        default=0,
+        help="For quorum queues: how many times a message may be redelivered before RabbitMQ "
+        "drops it or dead-letters it (x-delivery-limit). 0: no limit.",
+    ),
+    cfg.IntOpt(
+        "rabbit_quorum_max_memory_length",
+        default=0,
+        help="For quorum queues: most messages kept in memory (x-max-in-memory-length). "
+        "0: no limit.",
+    ),
+    cfg.IntOpt(
+        "rabbit_quorum_max_memory_bytes",
+        default=0,
+        help="For quorum queues: most bytes of messages kept in memory "
+        "(x-max-in-memory-bytes). 0: no limit.",
+    ),
+    cfg.BoolOpt(
+        "direct_mandatory_flag",
+        default=True,
+        deprecated_for_removal=True,
+        deprecated_reason="Replies will always be sent mandatory.",
+        help="Send replies mandatory, so that a reply whose reply queue is missing is noticed "
+        "and sent again for up to kombu_missing_consumer_retry_timeout seconds. False: such "
+        "replies are dropped by RabbitMQ at once.",
+    ),
+    cfg.BoolOpt(
+        "enable_cancel_on_failover",
+        default=False,
+        help="Consume with the x-cancel-on-ha-failover argument: RabbitMQ cancels the "
+        "consumer (which then consumes again) when its mirrored queue fails over.",
+    ),
+    cfg.BoolOpt(
+        "use_queue_manager",
+        default=False,
+        help="Give reply and fanout queues stable names built from hostname, processname "
+        "and a per-host counter instead of random ones, so that a restarted service uses "
+        "the same queues again.",
+    ),
+    cfg.StrOpt(
+        "hostname",
+        default=socket.gethostname(),
+        sample_default="node1.example.com",
+        help="The host name in the queue manager's queue names (default: this host's name).",
+    ),
+    cfg.StrOpt(
+        "processname",
+        default=os.path.basename(sys.argv[0]),
+        sample_default="nova-api",
+        help="The process name in the queue manager's queue names (default: the program's "
+        "file name).",
+    ),
+    cfg.BoolOpt(
+        "rabbit_stream_fanout",
+        default=False,
+        help="Use one stream queue (x-queue-type: stream) per fanout topic, read by every "
+        "listener from its own offset, instead of a queue per listener. Needs "
+        "rabbit_transient_quorum_queue and rabbit_qos_prefetch_count > 0.",
     ),
 ]
 
@@ -160,8 +283,60 @@ class Settings:
     ssl_cert_file: str = ""
     ssl_key_file: str = ""
     ssl_enforce_hostname_verification: bool = True
+    rpc_conn_pool_size: int = 30
+    conn_pool_min_size: int = 2
+    conn_pool_ttl: int = 1200
+    ssl_enforce_fips_mode: bool = False
+    kombu_reconnect_delay: float = 1.0
+    kombu_reconnect_splay: float = 0.0
+    kombu_missing_consumer_retry_timeout: int = 60
+    rabbit_ha_queues: bool = False
+    rabbit_transient_quorum_queue: bool = False
+    rabbit_quorum_delivery_limit: int = 0
+    rabbit_quorum_max_memory_length: int = 0
+    rabbit_quorum_max_memory_bytes: int = 0
+    direct_mandatory_flag: bool = True
+    enable_cancel_on_failover: bool = False
+    use_queue_manager: bool = False
+    hostname: str = ""
+    processname: str = ""
+    rabbit_stream_fanout: bool = False
 
     @property
     def durable(self) -> bool:
         """Topic exchanges and queues are durable, and messages persistent."""
         return self.amqp_durable_queues or self.rabbit_quorum_queue
+
+    @property
+    def transient_durable(self) -> bool:
+        """Reply and fanout queues (and fanout exchanges) are durable."""
+        return self.rabbit_transient_quorum_queue or self.rabbit_stream_fanout
+
+    def check(self) -> None:
+        """Raise ``ValueError`` for settings that cannot work together (the combinations
+        oslo.messaging refuses too), naming the options."""
+        quorum = self.rabbit_quorum_queue or self.rabbit_transient_quorum_queue
+        if self.rabbit_ha_queues and quorum:
+            raise ValueError(
+                "Configuration error: rabbit_ha_queues (mirrored queues) cannot be combined "
+                "with rabbit_quorum_queue or rabbit_transient_quorum_queue"
+            )
+        if self.rabbit_stream_fanout and self.rabbit_qos_prefetch_count <= 0:
+            raise ValueError(
+                "Configuration error: rabbit_stream_fanout needs rabbit_qos_prefetch_count "
+                "greater than 0 (RabbitMQ streams are consumed with a prefetch limit)"
+            )
+        if self.rabbit_stream_fanout and not self.rabbit_transient_quorum_queue:
+            raise ValueError(
+                "Configuration error: rabbit_stream_fanout needs rabbit_transient_quorum_queue"
+            )
+        if self.rpc_conn_pool_size < self.conn_pool_min_size:
+            raise ValueError(
+                f"Configuration error: rpc_conn_pool_size ({self.rpc_conn_pool_size}) must "
+                f"not be less than conn_pool_min_size ({self.conn_pool_min_size})"
+            )
+        if self.heartbeat_timeout_threshold > 0 and self.heartbeat_rate <= 0:
+            raise ValueError(
+                "Configuration error: heartbeat_rate must be greater than 0 while "
+                "heartbeat_timeout_threshold is"
+            )

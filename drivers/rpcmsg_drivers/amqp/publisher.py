@@ -49,11 +49,11 @@ FLUSH_TIMEOUT = 10.0
 
 
 class Publisher:
-    """Sends messages over up to ``size`` connections; thread-safe."""
+    """Sends messages over up to ``rpc_conn_pool_size`` connections; thread-safe."""
 
-    def __init__(self, connector: Connector, size: int) -> None:
+    def __init__(self, connector: Connector) -> None:
         self._connector = connector
-        self._size = max(1, size)
+        self._size = max(1, connector.settings.rpc_conn_pool_size)
         self._window = connector.settings.rabbit_confirm_window
         self._links: list[Link] = []
         self._lock = threading.Lock()

@@ -2,21 +2,29 @@
 
 * RPC: topic exchange ``<exchange>``; shared queue ``<topic>`` and server queue
   ``<topic>.<server>`` bound with their own names as keys; fanout exchange
-  ``<topic>_fanout`` with one queue ``<topic>_fanout_<uuid>`` per listener.
-* Replies: queue ``reply_<uuid>`` on the default exchange.
+  ``<topic>_fanout`` with one queue ``<topic>_fanout_<uuid>`` per listener (with
+  ``use_queue_manager``: ``<topic>_fanout_<host>:<process>:<n>``, see
+  :mod:`rpcmsg_drivers.amqp.qmanager`), or with ``rabbit_stream_fanout`` one stream queue
+  ``<topic>_fanout`` that every listener reads.
+* Replies: queue ``reply_<uuid>`` (or ``reply_<host>:<process>:<n>``) on the default
+  exchange.
 * Notifications: topic exchange ``<exchange>``, queue ``<topic>.<priority>`` (or the pool's
   name) bound with key ``<topic>.<priority>``.
 
-The declaration arguments equal oslo.messaging's for the same options, so that processes of
-both libraries can declare the same queues without a PRECONDITION_FAILED conflict.
+The declaration arguments equal oslo.messaging's for the same options (see
+:mod:`rpcmsg_drivers.amqp.arguments`), so that processes of both libraries can declare the
+same queues without a PRECONDITION_FAILED conflict.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from rpcmsg_drivers.amqp import arguments as args
 from rpcmsg_drivers.amqp.options import Settings
+from rpcmsg_drivers.amqp.qmanager import QueueManager
 
 __all__ = ["Exchange", "Queue", "Topology"]
 
@@ -42,7 +50,13 @@ class Queue:
     keys: tuple[str, ...]
     durable: bool = False
     auto_delete: bool = False
-    arguments: tuple[tuple[str, Any], ...] = field(default=())
+    arguments: args.Arguments = field(default=())
+    #: Passed to basic.consume (a stream queue's consumer adds its offset).
+    consume_arguments: args.Arguments = field(default=())
+    #: A stream: consumers read it from an offset, and nobody deletes it.
+    stream: bool = False
+    #: Deleted when its listener is cleaned up (a fanout queue with a random name).
+    temporary: bool = False
 
     def declare(self, channel: Any) -> None:
         """Declare the exchange, the queue and its bindings."""
@@ -63,18 +77,24 @@ class Topology:
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
-        self._ttl = (
-            (("x-expires", settings.rabbit_transient_queues_ttl * 1000),)
-            if settings.rabbit_transient_queues_ttl > 0
-            else ()
+        self._work = args.work_arguments(settings)
+        self._reply = args.reply_arguments(settings)
+        self._fanout = args.fanout_arguments(settings)
+        self._consume = args.consume_arguments(settings)
+        self.qmanager = (
+            QueueManager(settings.hostname, settings.processname)
+            if settings.use_queue_manager
+            else None
         )
-        self._durable_args = (("x-queue-type", "quorum"),) if settings.rabbit_quorum_queue else ()
+
+    def _unique(self) -> str:
+        return self.qmanager.next_name() if self.qmanager else uuid.uuid4().hex
 
     def topic_exchange(self, name: str) -> Exchange:
         return Exchange(name, "topic", self.s.durable, self.s.amqp_auto_delete)
 
     def fanout_exchange(self, topic: str) -> Exchange:
-        return Exchange(f"{topic}_fanout", "fanout", False, True)
+        return Exchange(f"{topic}_fanout", "fanout", self.s.transient_durable, True)
 
     def topic_queue(self, exchange: str, name: str, keys: tuple[str, ...]) -> Queue:
         """A queue that holds work: durable when configured, quorum when asked for."""
@@ -84,16 +104,35 @@ class Topology:
             keys,
             durable=self.s.durable,
             auto_delete=self.s.amqp_auto_delete,
-            arguments=self._durable_args,
+            arguments=self._work,
+            consume_arguments=self._consume,
         )
 
-    def fanout_queue(self, topic: str, unique: str) -> Queue:
+    def fanout_queue(self, topic: str) -> Queue:
+        """The fanout queue of a new listener (one shared stream with stream fanout)."""
+        stream = self.s.rabbit_stream_fanout
         return Queue(
-            f"{topic}_fanout_{unique}",
+            f"{topic}_fanout" if stream else f"{topic}_fanout_{self._unique()}",
             self.fanout_exchange(topic),
             (topic,),
-            arguments=self._ttl,
+            durable=self.s.transient_durable,
+            arguments=self._fanout,
+            consume_arguments=() if stream else self._consume,
+            stream=stream,
+            temporary=not stream and self.qmanager is None,
         )
 
+    def reply_address(self) -> str:
+        """A new reply queue name."""
+        return f"reply_{self._unique()}"
+
     def reply_queue(self, name: str) -> Queue:
-        return Queue(name, Exchange(""), (), arguments=self._ttl)
+        return Queue(
+            name,
+            Exchange(""),
+            (),
+            durable=self.s.rabbit_transient_quorum_queue,
+            arguments=self._reply,
+            consume_arguments=self._consume,
+            temporary=self.qmanager is None,
+        )

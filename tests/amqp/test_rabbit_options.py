@@ -1,0 +1,325 @@
+"""The ``[oslo_messaging_rabbit]`` options: the same set as oslo.messaging's, and each one's
+effect on the real RabbitMQ (queue and consumer arguments, queue names, reconnect delays,
+the publishing pool, replies to missing reply queues)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rpcmsg
+from tests.amqp import admin
+from tests.amqp.conftest import oslo_python
+from tests.drivers import IN_CI, DriverEnv
+
+WAIT = 10.0
+OPTS_SCRIPT = Path(__file__).resolve().parent.parent / "interop" / "rabbit_opts.py"
+
+#: rpcmsg's own options in the group, each with the reason it exists.
+RPCMSG_ONLY = {
+    "rabbit_confirm_window": "casts are confirmed in a window (oslo waits for each confirm)",
+}
+
+
+class Echo:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.cond = threading.Condition()
+
+    def echo(self, ctxt: Any, value: Any) -> Any:
+        return value
+
+    def record(self, ctxt: Any, value: Any) -> None:
+        with self.cond:
+            self.seen.append(value)
+            self.cond.notify_all()
+
+    def wait_for(self, predicate: Any, timeout: float = WAIT) -> bool:
+        with self.cond:
+            return bool(self.cond.wait_for(lambda: predicate(self.seen), timeout))
+
+
+def transport(env: DriverEnv, **query: Any) -> rpcmsg.Transport:
+    text = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in query.items())
+    t = rpcmsg.get_rpc_transport(env.conf(), f"{env.url}?{text}" if text else env.url)
+    env._transports.append(t)
+    return t
+
+
+def arguments(queue: str) -> dict[str, Any]:
+    info = admin.queue_info(queue)
+    assert info is not None, f"queue {queue} not found"
+    return {name: value for name, _kind, value in info["arguments"]}
+
+
+def consumer_arguments(queue: str) -> list[dict[str, Any]]:
+    return [
+        {name: value for name, _kind, value in c["arguments"]}
+        for c in admin.rabbitmqctl("list_consumers", "queue_name", "arguments") or []
+        if c["queue_name"] == queue
+    ]
+
+
+def queues_named(prefix: str) -> list[dict[str, Any]]:
+    found = admin.rabbitmqctl("list_queues", "name", "durable", "arguments", "type") or []
+    return [q for q in found if q["name"].startswith(prefix)]
+
+
+# -- the option set ------------------------------------------------------------------------
+
+
+def dump(python: str, library: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [python, str(OPTS_SCRIPT), library],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    found: dict[str, Any] = json.loads(out)
+    return found
+
+
+def test_rabbit_group_is_oslo_messagings() -> None:
+    """Every option of oslo.messaging's group exists with its type, default, bounds,
+    choices and deprecations; rpcmsg adds only the options listed in RPCMSG_ONLY."""
+    python = oslo_python()
+    if python is None:
+        if IN_CI:
+            pytest.fail("CI needs oslo.messaging: set RPCMSG_OSLO_PYTHON")
+        pytest.skip("oslo.messaging's python not found (set RPCMSG_OSLO_PYTHON)")
+    oslo = dump(python, "oslo_messaging")
+    ours = dump(sys.executable, "rpcmsg")
+    assert len(oslo) >= 37
+    assert sorted(set(oslo) - set(ours)) == []
+    assert sorted(set(ours) - set(oslo)) == sorted(RPCMSG_ONLY)
+    differences = {
+        name: {
+            k: (oslo[name][k], ours[name][k]) for k in oslo[name] if oslo[name][k] != ours[name][k]
+        }
+        for name in oslo
+    }
+    assert {name: diff for name, diff in differences.items() if diff} == {}
+
+
+def test_rpc_conn_pool_size_is_read_from_the_rabbit_group(rabbit: DriverEnv) -> None:
+    conf = rabbit.conf()
+    t = rpcmsg.get_rpc_transport(conf, rabbit.url)
+    rabbit._transports.append(t)
+    conf.set_override("rpc_conn_pool_size", 3, group="oslo_messaging_rabbit")
+    t2 = rpcmsg.get_rpc_transport(conf, rabbit.url)
+    rabbit._transports.append(t2)
+    assert t.driver.publisher._size == 30 and t2.driver.publisher._size == 3
+    with pytest.raises(rpcmsg.DriverLoadFailure, match="conn_pool_min_size"):
+        transport(rabbit, rpc_conn_pool_size=1, conn_pool_min_size=2)
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ({"rabbit_ha_queues": True, "rabbit_quorum_queue": True}, "rabbit_ha_queues"),
+        ({"rabbit_ha_queues": True, "rabbit_transient_quorum_queue": True}, "rabbit_ha_queues"),
+        ({"rabbit_stream_fanout": True, "rabbit_transient_quorum_queue": True}, "prefetch"),
+        ({"rabbit_stream_fanout": True, "rabbit_qos_prefetch_count": 5}, "transient_quorum"),
+        ({"ssl": True, "ssl_version": "TLSv9"}, "Invalid ssl_version"),
+    ],
+)
+def test_settings_that_cannot_work_together_are_refused(
+    rabbit: DriverEnv, query: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(rpcmsg.DriverLoadFailure, match=words):
+        transport(rabbit, **query)
+
+
+# -- queue and consumer arguments -----------------------------------------------------------
+
+
+def test_ha_queues_declare_x_ha_policy_everywhere(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    t = transport(rabbit, rabbit_ha_queues=True)
+    rabbit.server(topic, [Echo()], transport=t)
+    assert rabbit.client(topic, transport=t, timeout=WAIT).call({}, "echo", value=1) == 1
+    reply = t._replies.address
+    for queue in (topic, f"{topic}.s1", reply):
+        assert arguments(queue).get("x-ha-policy") == "all", queue
+    (fanout,) = queues_named(f"{topic}_fanout_")
+    assert arguments(fanout["name"])["x-ha-policy"] == "all"
+
+
+def test_quorum_limits_are_declared_and_enforced(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    t = transport(
+        rabbit,
+        rabbit_quorum_queue=True,
+        rabbit_quorum_delivery_limit=2,
+        rabbit_quorum_max_memory_length=10,
+        rabbit_quorum_max_memory_bytes=100000,
+    )
+    server = rabbit.server(topic, [Echo()], transport=t)
+    assert arguments(topic) == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 2,
+        "x-max-in-memory-length": 10,
+        "x-max-in-memory-bytes": 100000,
+    }
+    server.stop()
+    server.wait()
+    # The broker applies the delivery limit: a message requeued more often is dropped.
+    rabbit.client(topic, transport=t).cast({}, "record", value="poison")
+    with admin.channel() as ch:
+        returned = 0
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            message = ch.basic_get(topic)
+            if message is None:
+                if returned:
+                    break
+                time.sleep(0.05)
+                continue
+            returned += 1
+            ch.basic_reject(message.delivery_tag, requeue=True)
+        assert returned == 3  # the first delivery and two redeliveries
+
+
+def test_quorum_limits_apply_only_to_quorum_queues(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    t = transport(rabbit, rabbit_quorum_delivery_limit=2)
+    rabbit.server(topic, [Echo()], transport=t)
+    assert arguments(topic) == {}
+
+
+def test_transient_quorum_queues_for_replies_and_fanout(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    t = transport(rabbit, rabbit_transient_quorum_queue=True)
+    endpoint = Echo()
+    rabbit.server(topic, [endpoint], transport=t)
+    client = rabbit.client(topic, transport=t, timeout=WAIT)
+    assert client.call({}, "echo", value="q") == "q"
+    client.prepare(fanout=True).cast({}, "record", value="fan")
+    assert endpoint.wait_for(lambda seen: seen == ["fan"])
+    reply = t._replies.address
+    (fanout,) = queues_named(f"{topic}_fanout_")
+    for name in (reply, fanout["name"]):
+        (info,) = queues_named(name)
+        assert info["type"] == "quorum" and info["durable"] is True, info
+        assert arguments(name)["x-expires"] == 1800 * 1000
+    # Work queues stay as configured (classic, not durable).
+    (work,) = queues_named(f"{topic}.s1")
+    assert work["type"] == "classic" and work["durable"] is False
+
+
+def test_cancel_on_failover_is_asked_for_by_every_consumer(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    t = transport(rabbit, enable_cancel_on_failover=True)
+    rabbit.server(topic, [Echo()], transport=t)
+    assert rabbit.client(topic, transport=t, timeout=WAIT).call({}, "echo", value=2) == 2
+    (fanout,) = queues_named(f"{topic}_fanout_")
+    for queue in (topic, f"{topic}.s1", fanout["name"], t._replies.address):
+        assert consumer_arguments(queue) == [{"x-cancel-on-ha-failover": True}], queue
+    plain = rabbit.unique()
+    rabbit.server(plain, [Echo()])
+    assert consumer_arguments(plain) == [{}]
+
+
+STREAM = {
+    "rabbit_stream_fanout": True,
+    "rabbit_transient_quorum_queue": True,
+    "rabbit_qos_prefetch_count": 10,
+}
+
+
+def test_stream_fanout_one_stream_read_by_every_listener(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    first, second = Echo(), Echo()
+    rabbit.server(topic, [first], server="a", transport=transport(rabbit, **STREAM))
+    late = rabbit.server(topic, [second], server="b", transport=transport(rabbit, **STREAM))
+    (stream,) = queues_named(f"{topic}_fanout")
+    assert stream["name"] == f"{topic}_fanout" and stream["type"] == "stream"
+    assert stream["durable"] is True
+    assert arguments(stream["name"]) == {"x-queue-type": "stream", "x-max-age": "1800s"}
+    client = rabbit.client(topic, transport=transport(rabbit, **STREAM))
+    client.prepare(fanout=True).cast({}, "record", value="both")
+    assert first.wait_for(lambda seen: seen == ["both"])
+    assert second.wait_for(lambda seen: seen == ["both"])
+    # A listener going away leaves the shared stream to the others.
+    late.stop()
+    late.wait()
+    rabbit._transports[-2].cleanup()
+    client.prepare(fanout=True).cast({}, "record", value="still")
+    assert first.wait_for(lambda seen: seen == ["both", "still"])
+    assert queues_named(f"{topic}_fanout") != []
+
+
+def test_stream_consumer_resumes_after_the_last_offset_it_read(rabbit: DriverEnv) -> None:
+    """After a reconnection a listener reads on from where it was, so the messages sent
+    while it was away all arrive (from offset ``last`` only the newest chunk would)."""
+    topic = rabbit.unique()
+    endpoint = Echo()
+    t = transport(rabbit, kombu_reconnect_delay=2.0, **STREAM)
+    rabbit.server(topic, [endpoint], transport=t)
+    client = rabbit.client(topic, transport=transport(rabbit, **STREAM)).prepare(fanout=True)
+    for value in range(3):
+        client.cast({}, "record", value=value)
+    assert endpoint.wait_for(lambda seen: seen == [0, 1, 2])
+    admin.close_connections(admin.connections_of())  # every connection of this process
+    for value in range(3, 6):
+        client.cast({}, "record", value=value)  # while the listener waits to reconnect
+        time.sleep(0.1)
+    assert endpoint.wait_for(lambda seen: len(seen) >= 6, timeout=15.0)
+    assert endpoint.seen == [0, 1, 2, 3, 4, 5]
+
+
+# -- queue manager --------------------------------------------------------------------------
+
+
+def test_queue_manager_names_reply_and_fanout_queues_stably(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    host, proc = f"host-{uuid.uuid4().hex[:8]}", "rpcmsg-tests"
+    counter = Path(f"/dev/shm/{host}_{proc}_qmanager")
+    names = {"use_queue_manager": True, "hostname": host, "processname": proc}
+    try:
+        t = transport(rabbit, **names)
+        server = rabbit.server(topic, [Echo()], transport=t)
+        assert rabbit.client(topic, transport=t, timeout=WAIT).call({}, "echo", value=3) == 3
+        assert queues_named(f"{topic}_fanout_")[0]["name"] == f"{topic}_fanout_{host}:{proc}:1"
+        assert t._replies.address == f"reply_{host}:{proc}:2"
+        group = os.getpgrp()
+        assert counter.read_text().split(":")[:2] == [str(group), "2"]
+        # Another transport of the same generation takes the next number.
+        t2 = transport(rabbit, **names)
+        assert rabbit.client(topic, transport=t2, timeout=WAIT).call({}, "echo", value=4) == 4
+        assert t2._replies.address == f"reply_{host}:{proc}:3"
+        # Stable names outlive their transport (the next generation takes them again).
+        server.stop()
+        server.wait()
+        t.cleanup()
+        t2.cleanup()
+        assert queues_named(f"{topic}_fanout_{host}:") != []
+        assert queues_named(f"reply_{host}:{proc}:") != []
+        # A new generation (another process group) starts over at 1.
+        code = (
+            "import rpcmsg_drivers.amqp.qmanager as q;"
+            f"print(q.QueueManager({host!r}, {proc!r}).next_name())"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            start_new_session=True,
+        ).stdout.strip()
+        assert out == f"{host}:{proc}:1"
+    finally:
+        counter.unlink(missing_ok=True)
+        with admin.channel() as ch:
+            for queue in queues_named(f"reply_{host}:"):
+                ch.queue_delete(queue["name"])
