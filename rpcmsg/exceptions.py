@@ -17,6 +17,7 @@ The tree::
     │   ├── TransportDriverError           raised by drivers at the seam
     │   ├── MessagingServerError
     │   │   ├── ServerListenError          a server could not start consuming
+    │   │   ├── TaskTimeout                start/stop/wait(timeout=) ran out waiting
     │   │   └── RPCDispatcherError
     │   │       ├── NoSuchMethod (AttributeError)
     │   │       └── UnsupportedVersion
@@ -54,6 +55,7 @@ __all__ = [
     "RPCVersionCapError",
     "RemoteError",
     "ServerListenError",
+    "TaskTimeout",
     "TransportDriverError",
     "UnsupportedVersion",
 ]
@@ -165,7 +167,7 @@ class RemoteError(MessagingException):
 class RPCVersionCapError(MessagingException):
     """A message was to be sent with a version above the client's ``version_cap``."""
 
-    def __init__(self, version: str, version_cap: str) -> None:
+    def __init__(self, version: str | None, version_cap: str | None) -> None:
         super().__init__(
             f"Requested message version {version} is incompatible with the version cap "
             f"{version_cap}: it must have the same major version and a minor version no higher"
@@ -191,6 +193,11 @@ class TransportDriverError(MessagingException):
 
 class MessagingServerError(MessagingException):
     """Base class for errors raised by servers."""
+
+
+class TaskTimeout(MessagingServerError):
+    """A server's ``start``, ``stop`` or ``wait`` given ``timeout=`` ran out waiting for the
+    step before it (or for another thread running the same step)."""
 
 
 class ServerListenError(MessagingServerError):

@@ -22,7 +22,7 @@ from rpcmsg.rpc.dispatcher import (
     expose,
 )
 from rpcmsg.rpc.server import RPCServer, get_rpc_server
-from rpcmsg.transport import get_rpc_transport
+from rpcmsg.rpc.transport import get_rpc_transport
 
 __all__ = [
     "ClientSendError",

@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rpcmsg import _wire
 from rpcmsg.exceptions import (
     ClientSendError,
     InvalidTarget,
+    MessagingException,
     RemoteError,
     RPCVersionCapError,
     TransportDriverError,
 )
-from rpcmsg.rpc.dispatcher import version_is_compatible
 from rpcmsg.serializer import NoOpSerializer, Serializer
 from rpcmsg.target import Target
-from rpcmsg.transport import Transport, TransportOptions
+from rpcmsg.transport import RPCTransport, Transport, TransportOptions
 
 __all__ = [
     "ClientSendError",
@@ -35,6 +34,38 @@ class _Marker:
 
 
 _marker: Any = _Marker()
+
+
+def _version_parts(version: str) -> tuple[int, int, int]:
+    """``major.minor[.revision]`` as integers; raises ValueError for anything else."""
+    parts = version.split(".")
+    if len(parts) < 2:
+        raise ValueError(f"version {version!r} has no minor number")
+    revision = int(parts[2]) if len(parts) > 2 else 0
+    return int(parts[0]), int(parts[1]), revision
+
+
+def _within_cap(version_cap: str | None, version: str | None) -> bool:
+    """oslo.messaging's rule: no cap allows everything, a cap allows no versionless message,
+    else the same major and a minor (then revision) no higher than the cap's."""
+    if not version_cap:
+        return True
+    if version is None:
+        return False
+    cap = _version_parts(version_cap)
+    wanted = _version_parts(version)
+    return wanted[0] == cap[0] and wanted[1:] <= cap[1:]
+
+
+def _check_version(version: Any) -> None:
+    if version is _marker or version is None:
+        return
+    try:
+        _version_parts(version)
+    except (ValueError, AttributeError):
+        raise MessagingException(
+            f"Version must contain a major and minor integer. Got {version}"
+        ) from None
 
 
 class _CallContext:
@@ -75,7 +106,11 @@ class _CallContext:
         call_monitor_timeout: float | None = _marker,
         transport_options: TransportOptions | None = _marker,
     ) -> _CallContext:
-        """Return a client context with the given target attributes and options replaced."""
+        """Return a client context with the given target attributes and options replaced.
+
+        Raises ``MessagingException`` for a ``version`` that is not ``major.minor[.rev]``.
+        """
+        _check_version(version)
         changes = {
             k: v
             for k, v in (
@@ -105,13 +140,17 @@ class _CallContext:
         )
 
     def can_send_version(self, version: str | None = _marker) -> bool:
-        """True when ``version`` (default: the target's) is within the version cap."""
+        """True when ``version`` (default: the target's) is within the version cap.
+
+        Without a cap every version can be sent; with one, a message without a version
+        (``None``) cannot, as in oslo.messaging.
+        """
         version = self.target.version if version is _marker else version
-        return not self.version_cap or version_is_compatible(self.version_cap, version or "1.0")
+        return _within_cap(self.version_cap, version)
 
     def _check_version_cap(self, version: str | None) -> None:
-        if self.version_cap and not version_is_compatible(self.version_cap, version or "1.0"):
-            raise RPCVersionCapError(version=version or "1.0", version_cap=self.version_cap)
+        if not _within_cap(self.version_cap, version):
+            raise RPCVersionCapError(version=version, version_cap=self.version_cap)
 
     def _make_message(self, ctxt: Any, method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         serializer = self.serializer
@@ -124,49 +163,30 @@ class _CallContext:
             message["namespace"] = target.namespace
         if target.version is not None:
             message["version"] = target.version
-        message["_unique_id"] = _wire.new_id()
-        _wire.pack_context(message, serializer.serialize_context(ctxt))
         return message
-
-    def _encode(self, message: dict[str, Any]) -> bytes:
-        try:
-            return _wire.encode(message)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"RPC {message.get('method')!r} has a context or argument JSON cannot carry: {exc}"
-            ) from exc
-
-    def _send(self, target: Target, body: bytes, expiration: float | None = None) -> None:
-        options = self.transport_options
-        try:
-            self.transport.driver.send(
-                target,
-                body,
-                expiration=expiration,
-                retry=self.retry,
-                mandatory=bool(options and options.at_least_once),
-            )
-        except TransportDriverError as exc:
-            raise ClientSendError(target, exc) from exc
-
-    def _full_target(self) -> Target:
-        target = self.target
-        if not target.topic:
-            raise InvalidTarget("A target with a topic is required to send", target)
-        if target.exchange:
-            return target
-        return target(exchange=self.transport._require_exchange(None))
 
     def cast(self, ctxt: Any, method: str, **kwargs: Any) -> None:
         """Send ``method(ctxt, **kwargs)`` without waiting for it to run.
 
         Returns once the transport took the message; with ``fanout=True`` every server of
         the topic runs it, with ``server`` set only that one, otherwise one of the topic's
-        servers does.
+        servers does. Raises ``RPCVersionCapError`` when the target's version is not within
+        ``version_cap``, ``InvalidTarget`` without a topic, ``ClientSendError`` when the
+        transport fails to send.
         """
-        self._check_version_cap(self.target.version)
         message = self._make_message(ctxt, method, kwargs)
-        self._send(self._full_target(), self._encode(message))
+        msg_ctxt = self.serializer.serialize_context(ctxt)
+        self._check_version_cap(message.get("version"))
+        try:
+            self.transport._send(
+                self.target,
+                msg_ctxt,
+                message,
+                retry=self.retry,
+                transport_options=self.transport_options,
+            )
+        except TransportDriverError as exc:
+            raise ClientSendError(self.target, exc) from exc
 
     def call(self, ctxt: Any, method: str, **kwargs: Any) -> Any:
         """Invoke ``method(ctxt, **kwargs)`` on one server and return its result.
@@ -174,27 +194,28 @@ class _CallContext:
         Raises what the remote method raised (rebuilt when allowed, else ``RemoteError``),
         ``MessagingTimeout`` when no reply arrives within ``timeout`` (default
         ``rpc_response_timeout``) or, with ``call_monitor_timeout``, when the server stops
-        sending keep-alives, and ``InvalidTarget`` for a fanout target.
+        sending keep-alives, ``InvalidTarget`` for a fanout target or one without a topic,
+        and ``RPCVersionCapError`` as :meth:`cast` does.
         """
-        target = self._full_target()
-        if target.fanout:
-            raise InvalidTarget("A call cannot be sent to a fanout target", target)
-        self._check_version_cap(target.version)
-        timeout = self.timeout if self.timeout is not None else self.conf.rpc_response_timeout
+        if self.target.fanout:
+            raise InvalidTarget("A call cannot be used with fanout", self.target)
         message = self._make_message(ctxt, method, kwargs)
-        replies = self.transport._replies
-        msg_id = _wire.new_id()
-        message["_msg_id"] = msg_id
-        message["_reply_q"] = replies.address
-        if self.call_monitor_timeout:
-            message["_timeout"] = self.call_monitor_timeout
-        body = self._encode(message)
-        q = replies.register(msg_id)
+        msg_ctxt = self.serializer.serialize_context(ctxt)
+        timeout = self.timeout if self.timeout is not None else self.conf.rpc_response_timeout
+        self._check_version_cap(message.get("version"))
         try:
-            self._send(target, body, expiration=timeout)
-            result = replies.wait(msg_id, q, timeout, self.call_monitor_timeout)
-        finally:
-            replies.unregister(msg_id)
+            result = self.transport._send(
+                self.target,
+                msg_ctxt,
+                message,
+                wait_for_reply=True,
+                timeout=timeout,
+                call_monitor_timeout=self.call_monitor_timeout,
+                retry=self.retry,
+                transport_options=self.transport_options,
+            )
+        except TransportDriverError as exc:
+            raise ClientSendError(self.target, exc) from exc
         return self.serializer.deserialize_entity(ctxt, result)
 
 
@@ -218,6 +239,16 @@ class RPCClient(_CallContext):
         transport_options: TransportOptions | None = None,
         _manual_load: bool = True,
     ) -> None:
+        if _manual_load:
+            LOG.warning(
+                "Using RPCClient manually to instantiate client. "
+                "Please use get_rpc_client to obtain an RPC client instance."
+            )
+        if not isinstance(transport, RPCTransport):
+            LOG.warning(
+                "Using notification transport for RPC. Please use "
+                "get_rpc_transport to obtain an RPC transport instance."
+            )
         super().__init__(
             transport,
             target,
@@ -229,7 +260,18 @@ class RPCClient(_CallContext):
             transport_options,
         )
 
+    def can_send_version(self, version: str | None = _marker) -> bool:
+        """True when ``version`` (default: the target's) is within the version cap; raises
+        ``MessagingException`` for a malformed version, as ``prepare(version=...)`` does."""
+        return self.prepare(version=version).can_send_version()
 
-def get_rpc_client(transport: Transport, target: Target, **kwargs: Any) -> RPCClient:
-    """Build an :class:`RPCClient`; keyword arguments are the client's options."""
-    return RPCClient(transport, target, _manual_load=False, **kwargs)
+
+def get_rpc_client(
+    transport: Transport,
+    target: Target,
+    client_cls: type[RPCClient] = RPCClient,
+    **kwargs: Any,
+) -> RPCClient:
+    """Build a ``client_cls`` (default :class:`RPCClient`); keyword arguments are the
+    client's options."""
+    return client_cls(transport, target, _manual_load=False, **kwargs)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import abc
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
+from oslo_config import cfg
+
+from rpcmsg.dispatcher import DispatcherBase
 from rpcmsg.exceptions import (
     ExpectedException,
     NoSuchMethod,
     RPCDispatcherError,
     UnsupportedVersion,
 )
+from rpcmsg.opts import register_opts
 from rpcmsg.serializer import NoOpSerializer, Serializer
 from rpcmsg.target import Target
 
@@ -110,29 +115,82 @@ def version_is_compatible(imp_version: str, version: str) -> bool:
     return (imp[1], imp[2]) >= (req[1], req[2])
 
 
-class _PingEndpoint:
-    target = Target(namespace=None, version="1.0")
+class PingEndpoint:
+    """Answers ``oslo_rpc_server_ping`` with ``"pong"``; added by :class:`RPCDispatcher` when
+    ``rpc_ping_enabled`` is set and no endpoint has a method of that name."""
 
     def oslo_rpc_server_ping(self, ctxt: Any, **kwargs: Any) -> str:
         return "pong"
 
 
 class IncomingRequest(NamedTuple):
-    """What the dispatcher needs of a request: its context dict and the message."""
+    """The least :meth:`RPCDispatcher.dispatch` needs: the context dict and the message.
+
+    Servers pass a richer object (with ``reply``, ``heartbeat``, ``client_timeout``, as
+    oslo.messaging's incoming messages have); this one is for calling a dispatcher directly.
+    """
 
     ctxt: dict[str, Any]
     message: dict[str, Any]
+    client_timeout: float | None = None
 
 
-class RPCDispatcher:
+def _ping_enabled_in_global_conf() -> bool:
+    # oslo.messaging's dispatcher reads the global configuration, not the transport's.
+    register_opts(cfg.CONF)
+    try:
+        return bool(cfg.CONF.rpc_ping_enabled)
+    except cfg.Error:  # the global conf is not parsed in this process: take the default
+        return False
+
+
+class _Watchdog:
+    """Calls ``incoming.heartbeat()`` every ``interval`` seconds until stopped.
+
+    A heartbeat that raises ends the keep-alives (oslo.messaging's contract: the caller or
+    the broker is gone, and the call's own timeout decides). One that returns False was not
+    sent this time and is tried again after a quarter interval, so that one lost keep-alive
+    does not leave the caller a whole call monitor timeout without news.
+    """
+
+    def __init__(self, incoming: Any, interval: float) -> None:
+        self._incoming = incoming
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rpcmsg-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        wait = self._interval
+        while not self._done.wait(wait):
+            try:
+                sent = self._incoming.heartbeat()
+            except Exception as exc:
+                LOG.debug("Call-monitor heartbeat failed: %s", exc)
+                return
+            wait = self._interval / 4 if sent is False else self._interval
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+class RPCDispatcher(DispatcherBase):
     """Finds the endpoint method for a request and calls it through the serializer.
 
     An endpoint's ``target`` attribute (default ``Target()``, version 1.0) gives the
-    namespace it serves and its version. A request goes to the first endpoint whose accepted
-    namespaces include the request's namespace, whose version is compatible, and which has
-    the method allowed by the access policy. Failing that the dispatcher raises
-    ``NoSuchMethod`` (a compatible endpoint exists, without the method) or
-    ``UnsupportedVersion`` (none is compatible).
+    namespace it serves and its version; a ``target`` that is not a :class:`Target` is a
+    ``TypeError`` here. A request goes to the first endpoint whose accepted namespaces
+    include the request's namespace, whose version is compatible, and which has the method
+    allowed by the access policy. Failing that the dispatcher raises ``NoSuchMethod`` (a
+    compatible endpoint exists, without the method) or ``UnsupportedVersion`` (none is
+    compatible).
+
+    ``endpoints`` is kept as given (the same list). With ``rpc_ping_enabled`` a
+    :class:`PingEndpoint` is appended to it, unless an endpoint already has
+    ``oslo_rpc_server_ping``. ``ping_enabled=None`` reads ``rpc_ping_enabled`` from the
+    global ``cfg.CONF`` as oslo.messaging does; :func:`~rpcmsg.get_rpc_server` also enables
+    it when the transport's configuration sets it.
     """
 
     def __init__(
@@ -140,25 +198,56 @@ class RPCDispatcher:
         endpoints: Iterable[Any],
         serializer: Serializer | None = None,
         access_policy: RPCAccessPolicyBase | type[RPCAccessPolicyBase] | None = None,
-        ping_enabled: bool = False,
+        ping_enabled: bool | None = None,
     ) -> None:
-        self.endpoints = list(endpoints)
+        self.endpoints: list[Any] = endpoints if isinstance(endpoints, list) else list(endpoints)
+        has_ping = False
+        for endpoint in self.endpoints:
+            target = getattr(endpoint, "target", None)
+            if target and not isinstance(target, Target):
+                raise TypeError(
+                    "'target' is a reserved endpoint attribute used for namespace and version "
+                    "filtering. It must be of type oslo_messaging.Target. Do not define an "
+                    f"endpoint method named 'target': endpoint={endpoint}"
+                )
+            if getattr(endpoint, PING_METHOD, None):
+                has_ping = True
+                LOG.warning(
+                    "'%s' is a reserved endpoint attribute which can be used to ping the "
+                    "endpoint. Please avoid using any oslo_* naming. (endpoint=%s)",
+                    PING_METHOD,
+                    endpoint,
+                )
+        if ping_enabled is None:
+            ping_enabled = _ping_enabled_in_global_conf()
         if ping_enabled:
-            self.endpoints.append(_PingEndpoint())
+            if has_ping:
+                LOG.warning(
+                    "rpc_ping_enabled=True in config but %s is already declared in another "
+                    "endpoint. Not enabling the rpc_ping endpoint.",
+                    PING_METHOD,
+                )
+            else:
+                self.endpoints.append(PingEndpoint())
         self.serializer = serializer or NoOpSerializer()
         if access_policy is None:
             access_policy = DefaultRPCAccessPolicy()
-        elif isinstance(access_policy, type):
+        elif isinstance(access_policy, type) and issubclass(access_policy, RPCAccessPolicyBase):
             access_policy = access_policy()
         if not isinstance(access_policy, RPCAccessPolicyBase):
-            raise TypeError("access_policy must be an RPCAccessPolicyBase")
+            raise TypeError("access_policy must be a subclass of RPCAccessPolicyBase")
         self.access_policy = access_policy
-        self._targets = [getattr(e, "target", None) or Target() for e in self.endpoints]
+        self._default_target = Target()
 
     def dispatch(self, incoming: Any) -> Any:
-        """Call the endpoint method ``incoming.message`` names and return its serialized
-        result. Raises what the method raises, ``NoSuchMethod``, ``UnsupportedVersion`` or
-        ``RPCDispatcherError`` for a malformed request."""
+        """Call the endpoint method ``incoming.message`` names with ``incoming.ctxt`` and
+        return its serialized result.
+
+        When ``incoming.client_timeout`` is set (the caller's call monitor) the dispatcher
+        calls ``incoming.heartbeat()`` every ``client_timeout / 2`` seconds while the method
+        runs. Raises what the method raises, ``NoSuchMethod``, ``UnsupportedVersion`` or
+        ``RPCDispatcherError`` for a malformed request.
+        """
         message = incoming.message
         method = message.get("method")
         if not isinstance(method, str) or not method:
@@ -176,7 +265,8 @@ class RPCDispatcher:
             raise UnsupportedVersion(str(version), method=method)
 
         found_compatible = False
-        for endpoint, target in zip(self.endpoints, self._targets, strict=True):
+        for endpoint in self.endpoints:
+            target = getattr(endpoint, "target", None) or self._default_target
             if namespace not in target.accepted_namespaces:
                 continue
             if not version_is_compatible(target.version or "1.0", version):
@@ -184,10 +274,21 @@ class RPCDispatcher:
             found_compatible = True
             func = getattr(endpoint, method, None)
             if callable(func) and self.access_policy.is_allowed(endpoint, method):
-                return self._call(func, incoming.ctxt, args)
+                return self._call_watched(incoming, func, args)
         if found_compatible:
             raise NoSuchMethod(method)
         raise UnsupportedVersion(version, method=method)
+
+    def _call_watched(self, incoming: Any, func: Callable[..., Any], args: dict[str, Any]) -> Any:
+        client_timeout = getattr(incoming, "client_timeout", None)
+        watchdog = None
+        if isinstance(client_timeout, (int, float)) and client_timeout > 0:
+            watchdog = _Watchdog(incoming, client_timeout / 2.0)
+        try:
+            return self._call(func, incoming.ctxt, args)
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
 
     def _call(self, func: Callable[..., Any], ctxt: Any, args: dict[str, Any]) -> Any:
         serializer = self.serializer

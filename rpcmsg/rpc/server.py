@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 from rpcmsg import _wire
 from rpcmsg._remote import serialize_failure
 from rpcmsg.driver.base import IncomingMessage, Listener
-from rpcmsg.exceptions import ExpectedException, InvalidTarget, RPCDispatcherError
+from rpcmsg.exceptions import ExpectedException, InvalidTarget, NoSuchMethod, RPCDispatcherError
 from rpcmsg.rpc.dispatcher import (
-    IncomingRequest,
     RPCAccessPolicyBase,
     RPCDispatcher,
     expected_exceptions,
@@ -22,7 +21,7 @@ from rpcmsg.rpc.dispatcher import (
 from rpcmsg.serializer import Serializer
 from rpcmsg.server import MessageHandlingServer
 from rpcmsg.target import Target
-from rpcmsg.transport import Transport
+from rpcmsg.transport import RPCTransport, Transport
 
 __all__ = ["RPCServer", "expected_exceptions", "expose", "get_rpc_server"]
 
@@ -31,34 +30,76 @@ LOG = logging.getLogger(__name__)
 _DEDUP_CACHE = 4096
 
 
-class _Heartbeat:
-    """Sends keep-alive replies for a monitored call until stopped.
+class RPCIncoming:
+    """One request as the dispatcher sees it (the shape of oslo.messaging's
+    ``RpcIncomingMessage``): ``ctxt``, ``message`` (without the ids and the reply address),
+    ``msg_id``, ``reply_q``, ``client_timeout`` (the caller's call monitor timeout or None),
+    and ``reply``, ``heartbeat``, ``acknowledge``, ``requeue``.
 
-    ``send`` returns whether the keep-alive went out. A failed one is tried again after a
-    quarter of the interval rather than a whole one, so that one lost keep-alive does not
-    leave the caller a whole call monitor timeout without news, and keep-alives go on
-    whatever happens to one of them.
+    ``reply`` and ``heartbeat`` do nothing for a cast; a call's reply is sent once.
     """
 
-    def __init__(self, send: Callable[[], bool], interval: float) -> None:
-        self._send = send
-        self._interval = interval
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rpcmsg-heartbeat", daemon=True)
-        self._thread.start()
+    def __init__(
+        self,
+        server: RPCServer,
+        raw: IncomingMessage,
+        ctxt: dict[str, Any],
+        message: dict[str, Any],
+        msg_id: str | None,
+        reply_q: str | None,
+        client_timeout: float | None,
+    ) -> None:
+        self._server = server
+        self._raw = raw
+        self.ctxt = ctxt
+        self.message = message
+        self.msg_id = msg_id
+        self.reply_q = reply_q
+        self.client_timeout = client_timeout
+        self._replied = False
+        self._settled = False
 
-    def _run(self) -> None:
-        wait = self._interval
-        while not self._done.wait(wait):
-            try:
-                sent = self._send()
-            except Exception as exc:
-                LOG.warning("Could not send a call keep-alive: %s", exc)
-                sent = False
-            wait = self._interval if sent else self._interval / 4
+    @property
+    def is_call(self) -> bool:
+        return bool(self.msg_id and self.reply_q)
 
-    def stop(self) -> None:
-        self._done.set()
+    def acknowledge(self) -> None:
+        """Settle the message with the broker (once; later calls do nothing)."""
+        if not self._settled:
+            self._settled = True
+            self._raw.ack()
+
+    def requeue(self) -> None:
+        """Give the message back to its queue for another delivery (unless settled)."""
+        if not self._settled:
+            self._settled = True
+            self._raw.requeue()
+
+    def reply(self, reply: Any = None, failure: Any = None) -> None:
+        """Send the call's result, or ``failure`` (an exception or an ``exc_info`` tuple)."""
+        if not self.is_call or self._replied:
+            return
+        self._replied = True
+        if isinstance(failure, tuple):
+            failure = failure[1]
+        self._server._reply(self.reply_q, self.msg_id, reply, failure)  # type: ignore[arg-type]
+
+    def heartbeat(self) -> bool:
+        """Tell the caller the call is still running (its call monitor's keep-alive).
+
+        Returns False when the driver did not take it (the dispatcher then tries again
+        sooner) rather than raising: a broker hiccup must not end the keep-alives of a call
+        whose server still works.
+        """
+        if not self.is_call or self._replied:
+            return True
+        return self._server._reply(
+            self.reply_q,  # type: ignore[arg-type]
+            self.msg_id,  # type: ignore[arg-type]
+            None,
+            None,
+            ending=False,
+        )
 
 
 class RPCServer(MessageHandlingServer):
@@ -75,9 +116,14 @@ class RPCServer(MessageHandlingServer):
         transport: Transport,
         target: Target,
         dispatcher: RPCDispatcher,
-        executor: str | None = "threading",
+        executor: str | None = None,
     ) -> None:
         super().__init__(transport, dispatcher, executor)
+        if not isinstance(transport, RPCTransport):
+            LOG.warning(
+                "Using notification transport for RPC. Please use "
+                "get_rpc_transport to obtain an RPC transport instance."
+            )
         self.target = target
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_lock = threading.Lock()
@@ -110,26 +156,33 @@ class RPCServer(MessageHandlingServer):
         msg_id = message.pop("_msg_id", None)
         reply_q = message.pop("_reply_q", None)
         monitor = message.pop("_timeout", None)
-        is_call = bool(msg_id and reply_q)
+        if not isinstance(monitor, (int, float)) or isinstance(monitor, bool) or monitor <= 0:
+            monitor = None
+        request = RPCIncoming(
+            self, incoming, {}, message, msg_id, reply_q, monitor if msg_id else None
+        )
         if self._duplicate(message.pop("_unique_id", None)):
             LOG.info("Dropping a duplicate delivery of a request on %s", self.target)
-            incoming.ack()
+            request.acknowledge()
             return
-        if is_call:
-            incoming.ack()
-        ctxt = _wire.unpack_context(message)
-        heartbeat = None
-        if is_call and isinstance(monitor, (int, float)) and monitor > 0:
-            heartbeat = _Heartbeat(
-                lambda: self._reply(reply_q, msg_id, None, None, ending=False), monitor / 2.0
-            )
+        started = time.monotonic()
+        LOG.debug("Request %s for method %s taken", msg_id, message.get("method"))
+        if request.is_call:
+            request.acknowledge()
+        request.ctxt = _wire.unpack_context(message)
         result: Any = None
         failure: BaseException | None = None
         try:
-            result = self.dispatcher.dispatch(IncomingRequest(ctxt, message))
+            result = self.dispatcher.dispatch(request)
         except ExpectedException as exc:
             failure = exc.exc_info[1]
             LOG.debug("Expected exception during message handling (%s)", failure)
+        except NoSuchMethod as exc:
+            failure = exc
+            if exc.method.endswith("_ignore_errors"):
+                LOG.debug("Method %s not found", exc.method)
+            else:
+                LOG.warning("Rejected request on %s: %s", self.target, exc)
         except RPCDispatcherError as exc:
             failure = exc
             LOG.warning("Rejected request on %s: %s", self.target, exc)
@@ -137,12 +190,16 @@ class RPCServer(MessageHandlingServer):
             failure = exc
             LOG.exception("Exception during message handling")
         finally:
-            if heartbeat is not None:
-                heartbeat.stop()
-            if not is_call:
-                incoming.ack()
-        if is_call:
-            self._reply(reply_q, msg_id, result, failure)
+            if not request.is_call:
+                request.acknowledge()
+        request.reply(result, failure)
+        LOG.debug(
+            "Request %s for method %s handled (%s) in %.3fs",
+            msg_id,
+            message.get("method"),
+            "failed" if failure is not None else "succeeded",
+            time.monotonic() - started,
+        )
 
     def _reply(
         self,
@@ -188,13 +245,15 @@ def get_rpc_server(
 ) -> RPCServer:
     """Build an RPC server for ``endpoints`` on ``target`` (topic and server required).
 
-    ``executor`` is ``"threading"`` (the default) or ``"eventlet"``; ``access_policy``
-    defaults to :class:`~rpcmsg.rpc.dispatcher.DefaultRPCAccessPolicy`.
+    ``executor`` is ``"threading"`` or ``"eventlet"`` (default: ``"eventlet"`` in a process
+    whose threads eventlet patched, else ``"threading"``); ``access_policy`` defaults to
+    :class:`~rpcmsg.rpc.dispatcher.DefaultRPCAccessPolicy`. The ping endpoint is added when
+    ``rpc_ping_enabled`` is set in the transport's configuration or in ``cfg.CONF``.
     """
     dispatcher = RPCDispatcher(
         endpoints,
         serializer,
         access_policy,
-        ping_enabled=bool(transport.conf.rpc_ping_enabled),
+        ping_enabled=True if transport.conf.rpc_ping_enabled else None,
     )
-    return server_cls(transport, target, dispatcher, executor or "threading")
+    return server_cls(transport, target, dispatcher, executor)

@@ -224,6 +224,26 @@ def test_version_cap(env: DriverEnv) -> None:
     assert client.prepare(version="1.0").call({}, "echo", value=1) == 1
 
 
+def test_version_cap_refuses_a_message_without_version(env: DriverEnv) -> None:
+    topic = env.unique()
+    echo = Echo()
+    env.server(topic, [echo])
+    capped = env.client(topic, timeout=WAIT, version_cap="1.5")
+    assert not capped.can_send_version()
+    assert not capped.can_send_version(None)
+    assert not capped.prepare().can_send_version()
+    with pytest.raises(rpcmsg.RPCVersionCapError):
+        capped.cast({}, "record", value="capped")
+    with pytest.raises(rpcmsg.RPCVersionCapError):
+        capped.call({}, "echo", value=1)
+    uncapped = capped.prepare(version_cap=None)
+    assert uncapped.can_send_version() and uncapped.can_send_version("9.9")
+    uncapped.cast({}, "record", value="uncapped")
+    assert echo.event.wait(WAIT)
+    assert uncapped.call({}, "echo", value=2) == 2
+    assert echo.seen == ["uncapped"]
+
+
 def test_concurrent_calls_from_threads(env: DriverEnv) -> None:
     topic = env.unique()
     env.server(topic, [Echo()])

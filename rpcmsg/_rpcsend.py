@@ -1,0 +1,75 @@
+"""The transport's half of an RPC send: address, envelope, send, and for a call the reply.
+
+``Transport._send(target, ctxt, message, ...)`` (oslo.messaging's seam between the client and
+the transport) lands here. The client has built ``message`` (``method``, ``args`` and the
+optional ``namespace`` and ``version``) and serialized ``ctxt``; this adds the context, the
+ids and the reply address, encodes, and hands the bytes to the driver.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rpcmsg import _wire
+from rpcmsg.exceptions import InvalidTarget
+
+if TYPE_CHECKING:
+    from rpcmsg.target import Target
+    from rpcmsg.transport import Transport, TransportOptions
+
+__all__ = ["send"]
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    try:
+        return _wire.encode(message)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"RPC {message.get('method')!r} has a context or argument JSON cannot carry: {exc}"
+        ) from exc
+
+
+def send(
+    transport: Transport,
+    target: Target,
+    ctxt: Any,
+    message: dict[str, Any],
+    wait_for_reply: bool | None = None,
+    timeout: float | None = None,
+    call_monitor_timeout: float | None = None,
+    retry: int | None = None,
+    transport_options: TransportOptions | None = None,
+) -> Any:
+    """Send ``message`` with context ``ctxt`` to ``target``; for a call, return the result.
+
+    Raises ``InvalidTarget`` without a topic (or for a call to a fanout target),
+    ``TypeError`` when JSON cannot carry the message, the driver's ``TransportDriverError``
+    when the send fails, and for a call what the reply carries or ``MessagingTimeout``.
+    """
+    if not target.topic:
+        raise InvalidTarget("A topic is required to send", target)
+    if wait_for_reply and target.fanout:
+        raise InvalidTarget("A call cannot be sent to a fanout target", target)
+    if not target.exchange:
+        target = target(exchange=transport._require_exchange(None))
+    message = dict(message)
+    message["_unique_id"] = _wire.new_id()
+    _wire.pack_context(message, ctxt)
+    mandatory = bool(transport_options and transport_options.at_least_once)
+    driver = transport.driver
+    if not wait_for_reply:
+        driver.send(target, _encode(message), expiration=None, retry=retry, mandatory=mandatory)
+        return None
+    replies = transport._replies
+    msg_id = _wire.new_id()
+    message["_msg_id"] = msg_id
+    message["_reply_q"] = replies.address
+    if call_monitor_timeout:
+        message["_timeout"] = call_monitor_timeout
+    body = _encode(message)
+    q = replies.register(msg_id)
+    try:
+        driver.send(target, body, expiration=timeout, retry=retry, mandatory=mandatory)
+        return replies.wait(msg_id, q, timeout, call_monitor_timeout)
+    finally:
+        replies.unregister(msg_id)
