@@ -64,7 +64,8 @@ def decode(body: bytes | str) -> dict[str, Any]:
     """
     try:
         outer = _loads(body)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
+        # RecursionError: a document nested deeper than the decoder recurses.
         raise MalformedMessage(f"body is not JSON: {exc}") from exc
     if not isinstance(outer, dict):
         raise MalformedMessage(f"body is JSON {type(outer).__name__}, not an object")
@@ -75,7 +76,7 @@ def decode(body: bytes | str) -> dict[str, Any]:
         raise MalformedMessage(f"unsupported envelope version {version!r}")
     try:
         inner = _loads(outer[MESSAGE_KEY])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise MalformedMessage(f"enveloped message is not JSON: {exc}") from exc
     if not isinstance(inner, dict):
         raise MalformedMessage("enveloped message is not a JSON object")

@@ -2,6 +2,8 @@
 
 A call request is ``<expiry ms>\\n<content type>\\n<body>``; a reply is
 ``<content type>\\n<body>``. Content types and expiries never hold a newline; bodies may.
+Values another writer framed badly still unframe (non-UTF-8 text is replaced), for the core
+to reject.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ def unframe_call(value: bytes) -> tuple[bytes, str, str]:
     """``(body, content_type, expires)`` of a framed call request."""
     expires, _, rest = value.partition(b"\n")
     content_type, _, body = rest.partition(b"\n")
-    return body, content_type.decode(), expires.decode()
+    return body, content_type.decode(errors="replace"), expires.decode(errors="replace")
 
 
 def frame_reply(body: bytes, content_type: str) -> bytes:
@@ -27,4 +29,4 @@ def frame_reply(body: bytes, content_type: str) -> bytes:
 def unframe_reply(value: bytes) -> tuple[bytes, str]:
     """``(body, content_type)`` of a framed reply."""
     content_type, _, body = value.partition(b"\n")
-    return body, content_type.decode()
+    return body, content_type.decode(errors="replace")

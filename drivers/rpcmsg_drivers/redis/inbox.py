@@ -43,7 +43,14 @@ class Entry:
         return (self.stream, self.entry_id)
 
     def expired(self) -> bool:
-        return bool(self.expires) and int(self.expires) <= time.time() * 1000
+        """Whether the expiry passed; an expiry that is not a number is ignored (the message
+        was not written by this driver: the core judges its body)."""
+        if not self.expires:
+            return False
+        try:
+            return int(self.expires) <= time.time() * 1000
+        except ValueError:
+            return False
 
     def settlement(self, requeue: bool) -> Settlement:
         if not requeue:

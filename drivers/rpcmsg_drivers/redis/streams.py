@@ -322,4 +322,6 @@ def _read_reply(reply: Any) -> list[tuple[Any, list[tuple[Any, Any]]]]:
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # errors="replace": a field another writer filled with non-UTF-8 bytes must not end the
+    # reader thread; the core rejects what it cannot use.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
