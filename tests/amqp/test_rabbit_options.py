@@ -14,7 +14,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import amqp
 import pytest
+from oslo_config import cfg
 
 import rpcmsg
 from tests.amqp import admin
@@ -323,3 +325,94 @@ def test_queue_manager_names_reply_and_fanout_queues_stably(rabbit: DriverEnv) -
         with admin.channel() as ch:
             for queue in queues_named(f"reply_{host}:"):
                 ch.queue_delete(queue["name"])
+
+
+# -- reconnecting ----------------------------------------------------------------------------
+
+
+def queue_exists(conn: Any, name: str) -> bool:
+    channel = conn.channel()
+    try:
+        channel.queue_declare(name, passive=True)
+    except amqp.exceptions.NotFound:
+        return False
+    channel.close()
+    return True
+
+
+def test_consumer_cancelled_waits_kombu_reconnect_delay(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    t = transport(rabbit, kombu_reconnect_delay=2.0)
+    rabbit.server(topic, [Echo()], transport=t)
+    conn = amqp.Connection("127.0.0.1:5672")
+    conn.connect()
+    try:
+        conn.channel().queue_delete(f"{topic}.s1")  # RabbitMQ cancels the server's consumer
+        gone = time.monotonic()
+        while not queue_exists(conn, f"{topic}.s1"):
+            assert time.monotonic() - gone < WAIT, "the listener never declared its queue again"
+            time.sleep(0.05)
+        waited = time.monotonic() - gone
+    finally:
+        conn.close()
+    assert waited >= 1.9
+    assert rabbit.client(topic, transport=t, timeout=WAIT).call({}, "echo", value=5) == 5
+
+
+def test_reconnect_splay_adds_a_random_part_to_the_delay() -> None:
+    from rpcmsg_drivers.amqp.connection import Connector
+    from rpcmsg_drivers.amqp.options import Settings
+
+    url = rpcmsg.TransportURL.parse(cfg.ConfigOpts(), "rabbit://")
+    plain = Connector(url, Settings(kombu_reconnect_delay=0.5))
+    assert {plain.reconnect_delay() for _ in range(20)} == {0.5}
+    splayed = Connector(url, Settings(kombu_reconnect_delay=0.5, kombu_reconnect_splay=2.0))
+    delays = [splayed.reconnect_delay() for _ in range(200)]
+    assert all(0.5 <= d <= 2.5 for d in delays)
+    assert max(delays) - min(delays) > 1.0  # spread, not one fixed value
+
+
+# -- the publishing pool ---------------------------------------------------------------------
+
+
+def open_links(t: rpcmsg.Transport, count: int) -> None:
+    """Make the transport's publisher open ``count`` connections (as many parallel senders
+    would) and leave them idle."""
+    from rpcmsg_drivers.amqp.link import Link
+
+    publisher = t.driver.publisher
+    links = [publisher._acquire() for _ in range(count)]
+    for link in links:
+        link.channel(Link.PLAIN)
+        link.last_used = time.monotonic()
+        link.lock.release()
+
+
+def wait_connections(count: int, timeout: float = WAIT) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = len(admin.connections_of())
+        if found == count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def test_idle_publishing_connections_beyond_the_minimum_expire(rabbit: DriverEnv) -> None:
+    topic = rabbit.unique()
+    endpoint = Echo()
+    rabbit.server(topic, [endpoint])  # its connection is a listener's: it never expires
+    t = transport(rabbit, rpc_conn_pool_size=4, conn_pool_min_size=1, conn_pool_ttl=3)
+    open_links(t, 3)
+    assert wait_connections(4, timeout=0) == 4
+    assert wait_connections(2) == 2  # the listener's and the one kept by conn_pool_min_size
+    client = rabbit.client(topic, transport=t)
+    for value in range(3):
+        client.cast({}, "record", value=value)
+    assert endpoint.wait_for(lambda seen: len(seen) == 3)
+
+
+def test_idle_publishing_connections_up_to_the_minimum_stay(rabbit: DriverEnv) -> None:
+    t = transport(rabbit, rpc_conn_pool_size=4, conn_pool_min_size=3, conn_pool_ttl=1)
+    open_links(t, 3)
+    time.sleep(2.5)  # past the TTL: nothing to expire, all three are the minimum
+    assert wait_connections(3, timeout=0) == 3

@@ -65,7 +65,9 @@ class Link:
         #: Before this (monotonic) time the background thread does not reconnect to resend.
         self.retry_at = 0.0
         #: When a publisher last used the link (monotonic).
-        self.last_used = 0.0
+        self.last_used = time.monotonic()
+        #: Closed for idleness and out of the pool: whoever still gets it takes another.
+        self.retired = False
 
     def channel(self, kind: int, *, retry: int | None = None, deadline: float | None = None) -> Any:
         """The channel of ``kind``, connecting first when needed."""

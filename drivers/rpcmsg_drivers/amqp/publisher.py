@@ -5,7 +5,8 @@ than ``size`` exist, else waiting its turn on one), so threads publish in parall
 global lock. Every publish is a socket write; confirmed ones are tracked until the broker
 acknowledges them (see :mod:`rpcmsg_drivers.amqp.link`), and ``mandatory`` ones wait for it:
 a basic.return seen before the ack means no queue took the message. A background thread keeps
-idle connections alive (AMQP heartbeats) and reads their confirms.
+idle connections alive (AMQP heartbeats), reads their confirms, and closes those beyond
+``conn_pool_min_size`` left idle for ``conn_pool_ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class Publisher:
     # -- the pool ----------------------------------------------------------------------
 
     def _acquire(self) -> Link:
+        while True:
+            link = self._take()
+            if not link.retired:
+                return link
+            link.lock.release()  # expired while we waited for it: take another
+
+    def _take(self) -> Link:
         for link in self._links:
             if link.lock.acquire(blocking=False):
                 return link
@@ -79,6 +87,30 @@ class Publisher:
             link = self._links[next(self._turn) % len(self._links)]
         link.lock.acquire()
         return link
+
+    def _expire_idle(self) -> None:
+        """Close the publishing connections beyond ``conn_pool_min_size`` that nobody used
+        for ``conn_pool_ttl`` seconds, the longest idle first (as oslo.messaging's pool)."""
+        s = self._connector.settings
+        now = time.monotonic()
+        expired: list[Link] = []
+        with self._lock:
+            excess = len(self._links) - max(0, s.conn_pool_min_size)
+            idle = [link for link in self._links if now - link.last_used >= s.conn_pool_ttl]
+            for link in sorted(idle, key=lambda link: link.last_used)[: max(0, excess)]:
+                if not link.lock.acquire(blocking=False):
+                    continue
+                if link.unconfirmed or link.resend:
+                    link.lock.release()
+                    continue
+                link.retired = True
+                self._links.remove(link)
+                expired.append(link)
+        for link in expired:
+            link.close()
+            link.lock.release()
+        if expired:
+            LOG.debug("Closed %d idle publishing connection(s)", len(expired))
 
     def _start_keepalive(self) -> None:
         if self._keepalive is None:
@@ -96,6 +128,7 @@ class Publisher:
             if s.heartbeat_timeout_threshold
             else None
         )
+        idle_wait = min(beat_every or 1.0, max(0.2, s.conn_pool_ttl / 4))
         last_beat = time.monotonic()
         while not self._closed.is_set():
             pending = any(link.unconfirmed or link.resend for link in self._links)
@@ -103,9 +136,10 @@ class Publisher:
                 self._closed.wait(CONFIRM_POLL)
             else:
                 self._tracking.clear()
-                self._tracking.wait(beat_every or 1.0)
+                self._tracking.wait(idle_wait)
             if self._closed.is_set():
                 return
+            self._expire_idle()
             beat = beat_every is not None and time.monotonic() - last_beat >= beat_every
             if beat:
                 last_beat = time.monotonic()
