@@ -56,9 +56,13 @@ Guarantees:
   durable and messages persistent: confirmed casts survive a broker restart. Consumers
   acknowledge a cast only after it was handled, so a cast held by a server that dies is
   delivered to another (at least once). Acknowledgements go out with the listener's next
-  read of its connection (at once with ``rabbit_qos_prefetch_count`` set, else within a
+  read of its connection (at once when half the prefetch window is held, else within a
   second): a server process killed in that second has casts it already handled delivered
   again.
+* Memory is bounded: a listener holds at most its prefetch window of unacknowledged
+  messages per queue, ``rabbit_qos_prefetch_count``, or when that is 0 (oslo.messaging's
+  default, which would mean no limit) twice ``executor_thread_pool_size``; the rest of a
+  backlog stays on the broker.
 * Reply and fanout queues expire after ``rabbit_transient_queues_ttl`` seconds unused;
   those with random names are deleted on cleanup (stream queues and the queue manager's
   stable names are left for the next process, as oslo.messaging does).
@@ -132,6 +136,10 @@ class AMQPDriver(Driver):
         self.connector = Connector(url, self.settings)
         self.publisher = Publisher(self.connector)
         self._delivery_mode = 2 if self.settings.durable else 1
+        # oslo.messaging's 0 means "no limit": a listener would pull a queue's whole backlog
+        # into the process. Two messages per worker keeps every worker busy.
+        count = self.settings.rabbit_qos_prefetch_count
+        self._prefetch = count if count > 0 else 2 * conf.executor_thread_pool_size
 
     # -- messages ----------------------------------------------------------------------
 
@@ -192,6 +200,7 @@ class AMQPDriver(Driver):
                 self.topology.topic_queue(exchange, server_key, (server_key,)),
                 self.topology.fanout_queue(topic),
             ],
+            prefetch=self._prefetch,
             name=f"rpcmsg-amqp-{topic}",
         )
 
@@ -239,7 +248,9 @@ class AMQPDriver(Driver):
             self.topology.topic_queue(exchange, name, tuple(bound))
             for (exchange, name), bound in keys.items()
         ]
-        return AMQPListener(self.connector, queues, name="rpcmsg-amqp-notifications")
+        return AMQPListener(
+            self.connector, queues, self._prefetch, name="rpcmsg-amqp-notifications"
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -67,19 +67,25 @@ class _Delivery(IncomingMessage):
 
 class AMQPListener(Listener):
     """Consumes ``queues``; see the module docstring. Queues marked ``temporary`` (a fanout
-    queue with a random name) are deleted at cleanup."""
+    queue with a random name) are deleted at cleanup. The broker delivers at most
+    ``prefetch`` unacknowledged messages per queue, which bounds what waits in the process."""
 
     def __init__(
         self,
         connector: Connector,
         queues: Sequence[Queue],
+        prefetch: int,
         name: str = "rpcmsg-amqp-listener",
     ) -> None:
         self._turns = Turns()
         self._pace = Pace()
         self._stopped = False
         self._temporary = [queue for queue in queues if queue.temporary]
-        self._prefetch = connector.settings.rabbit_qos_prefetch_count
+        self._prefetch = prefetch
+        # Delivered and not settled yet (all queues): acknowledgements become urgent once
+        # half a window is held, so that the broker never waits long for them.
+        self._held = 0
+        self._held_lock = threading.Lock()
         # While a poller holds the turn and reads: its thread, and what it read.
         self._reader: int | None = None
         self._mine: list[_Delivery] = []
@@ -88,7 +94,7 @@ class AMQPListener(Listener):
             queues,
             self._on_message,
             no_ack=False,
-            prefetch=connector.settings.rabbit_qos_prefetch_count,
+            prefetch=prefetch,
             name=name,
             polled=True,
         )
@@ -108,6 +114,8 @@ class AMQPListener(Listener):
             tag = message.delivery_tag
             self._consumer.call_soon(lambda ch: ch.basic_reject(tag, requeue=False))
             return
+        with self._held_lock:
+            self._held += 1
         if self._reader == threading.get_ident():
             self._mine.append(delivery)
         else:
@@ -124,10 +132,13 @@ class AMQPListener(Listener):
             else:
                 channel.basic_reject(tag, requeue=how == "requeue")
 
+        with self._held_lock:
+            self._held -= 1
+            held = self._held
         # Acknowledgements ride along with the next read instead of interrupting a blocked
-        # reader (which costs the call path a thread switch), unless a prefetch limit makes
-        # the broker wait for them before delivering more. Requeues (rare) go out at once.
-        urgent = how != "ack" or self._prefetch > 0 or self._stopped
+        # reader (which costs the call path a thread switch), unless the prefetch window is
+        # half full and the broker may soon wait for them. Requeues (rare) go out at once.
+        urgent = how != "ack" or held >= self._prefetch // 2 or self._stopped
         consumer.call_soon(settle, urgent=urgent)
 
     # -- Listener ----------------------------------------------------------------------

@@ -44,7 +44,9 @@ OPTIONS: list[cfg.Opt] = [
     cfg.IntOpt(
         "rabbit_qos_prefetch_count",
         default=0,
-        help="How many unacknowledged messages a consumer may hold; 0 means no limit.",
+        help="How many unacknowledged messages a listener may hold per queue; 0 (as in "
+        "oslo.messaging) or less means twice executor_thread_pool_size, not unlimited, so that a "
+        "backlog stays on the broker.",
     ),
     cfg.IntOpt(
         "heartbeat_timeout_threshold",

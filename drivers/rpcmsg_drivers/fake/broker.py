@@ -40,12 +40,16 @@ class Message:
 
 
 class Consumer:
-    """One listener's subscription: messages from its queues land in its inbox."""
+    """One listener's subscription: messages from its queues land in its inbox, at most
+    ``window`` of them unsettled at a time (a prefetch window); the rest wait in the queues."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: int) -> None:
         self.inbox = _sync.new_queue()
         self.queues: list[Queue] = []
         self.active = True
+        self.window = window
+        #: Handed to this consumer and not settled yet. Guarded by the broker lock.
+        self.unsettled = 0
 
 
 class Queue:
@@ -59,13 +63,31 @@ class Queue:
         self._turn = itertools.count()
 
     def put(self, message: Message) -> None:
-        """Hand ``message`` to the next consumer, or keep it. Caller holds the broker lock."""
+        """Hand ``message`` to the next consumer with room, or keep it. Caller holds the
+        broker lock."""
         message.queue = self
-        if self.consumers:
-            consumer = self.consumers[next(self._turn) % len(self.consumers)]
-            consumer.inbox.put(message)
-        else:
+        consumer = self._next_with_room()
+        if consumer is None:
             self.backlog.append(message)
+        else:
+            consumer.unsettled += 1
+            consumer.inbox.put(message)
+
+    def _next_with_room(self) -> Consumer | None:
+        for _ in range(len(self.consumers)):
+            consumer = self.consumers[next(self._turn) % len(self.consumers)]
+            if consumer.unsettled < consumer.window:
+                return consumer
+        return None
+
+    def hand_out(self) -> None:
+        """Give waiting messages to consumers with room. Caller holds the broker lock."""
+        while self.backlog:
+            consumer = self._next_with_room()
+            if consumer is None:
+                return
+            consumer.unsettled += 1
+            consumer.inbox.put(self.backlog.popleft())
 
 
 class FakeBroker:
@@ -125,8 +147,14 @@ class FakeBroker:
         with self.lock:
             queue.consumers.append(consumer)
             consumer.queues.append(queue)
-            while queue.backlog:
-                queue.put(queue.backlog.popleft())
+            queue.hand_out()
+
+    def settled(self, consumer: Consumer) -> None:
+        """One message handed to ``consumer`` was settled: room for another."""
+        with self.lock:
+            consumer.unsettled -= 1
+            for queue in consumer.queues:
+                queue.hand_out()
 
     def unsubscribe(self, consumer: Consumer) -> None:
         """Detach ``consumer`` and give back what waits unread in its inbox."""
@@ -143,6 +171,7 @@ class FakeBroker:
                     break
                 if item is not STOP:
                     pending.append(item)
+            consumer.unsettled -= len(pending)
             for message in pending:
                 self.requeue(message)
             consumer.inbox.put(STOP)

@@ -10,7 +10,9 @@ handed straight to the waiting caller.
 
 Guarantees: within one process, at least once for casts and notifications: a message a
 listener took but did not settle goes back to its queue when the listener is cleaned up.
-Nothing survives the process.
+Nothing survives the process. A listener holds at most twice ``executor_thread_pool_size``
+messages unsettled (its prefetch window, as the AMQP driver's default); the rest wait in
+their queues.
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ class _Incoming(IncomingMessage):
 
 
 class _FakeListener(Listener):
-    def __init__(self, broker: FakeBroker, exclusive: list[tuple[str, Queue]]) -> None:
+    def __init__(self, broker: FakeBroker, exclusive: list[tuple[str, Queue]], window: int) -> None:
         self._broker = broker
-        self._consumer = Consumer()
+        self._consumer = Consumer(window)
         self._exclusive = exclusive
         self._held: dict[int, Message] = {}
         self._held_lock = threading.Lock()
@@ -79,7 +81,10 @@ class _FakeListener(Listener):
 
     def _settle(self, message: Message) -> bool:
         with self._held_lock:
-            return self._held.pop(id(message), None) is not None
+            settled = self._held.pop(id(message), None) is not None
+        if settled:
+            self._broker.settled(self._consumer)
+        return settled
 
     def poll(self, timeout: float | None = None) -> IncomingMessage | None:
         inbox = self._consumer.inbox
@@ -97,6 +102,7 @@ class _FakeListener(Listener):
                 return None
             if message.expired():
                 LOG.debug("Dropping an expired request")
+                self._broker.settled(self._consumer)
                 continue
             with self._held_lock:
                 self._held[id(message)] = message
@@ -146,6 +152,8 @@ class FakeDriver(Driver):
     def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
         super().__init__(conf, url, default_exchange)
         self.broker = get_broker(url.virtual_host or "")
+        # As the AMQP driver's default prefetch: two messages per worker.
+        self._window = 2 * conf.executor_thread_pool_size
 
     @staticmethod
     def forget_broker(name: str) -> None:
@@ -185,7 +193,7 @@ class FakeDriver(Driver):
         fanout = broker.declare(
             fanout_exchange, f"{topic}_fanout_{uuid.uuid4().hex}", [topic], exclusive=True
         )
-        listener = _FakeListener(broker, [(fanout_exchange, fanout)])
+        listener = _FakeListener(broker, [(fanout_exchange, fanout)], self._window)
         listener._subscribe(broker.declare(exchange, topic, [topic]))
         server_key = f"{topic}.{target.server}"
         listener._subscribe(broker.declare(exchange, server_key, [server_key]))
@@ -222,7 +230,7 @@ class FakeDriver(Driver):
         self.broker.publish(exchange, key, Message(body, content_type, None))
 
     def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
-        listener = _FakeListener(self.broker, [])
+        listener = _FakeListener(self.broker, [], self._window)
         queues: dict[tuple[str, str], list[str]] = {}
         for target in targets:
             exchange = target.exchange or self.default_exchange
