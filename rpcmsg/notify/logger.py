@@ -1,8 +1,11 @@
 """LoggingNotificationHandler: a ``logging.Handler`` that sends log records as notifications.
 
 Each record becomes a notification of event type ``logrecord`` at the priority named after
-its level (``debug``, ``info``, ``warning``, ``error``, ``critical``; other levels are not
-sent), with a payload describing the record. Usable from a logging configuration file::
+its level name (``debug``, ``info``, ``warning`` as ``WARN``, ``error``, ``critical``, and
+custom levels named ``AUDIT``, ``WARN`` or ``SAMPLE``, such as oslo.log's ``AUDIT``; records
+of other levels are not sent), with a payload describing the record (``exc_info`` as the
+formatted traceback text, JSON cannot carry the exception objects). Usable from a logging
+configuration file::
 
     [handler_notifier]
     class=rpcmsg.LoggingNotificationHandler
@@ -90,7 +93,10 @@ class LoggingNotificationHandler(logging.Handler):
                 self.handleError(record)
 
 
-_SENT_LEVELS = frozenset({"debug", "info", "warning", "warn", "error", "critical"})
+# The notifier's priority methods, the level names that are sent.
+_SENT_LEVELS = frozenset(
+    {"audit", "debug", "info", "warn", "warning", "error", "critical", "sample"}
+)
 _sending = threading.local()
 
 

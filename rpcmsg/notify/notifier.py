@@ -39,12 +39,13 @@ from oslo_config import cfg
 from stevedore import extension, named
 
 from rpcmsg import _plugins
+from rpcmsg import transport as msg_transport
 from rpcmsg.exceptions import DriverLoadFailure, MessageDeliveryFailure
 from rpcmsg.notify import _format
 from rpcmsg.notify._secrets import mask_secrets
 from rpcmsg.opts import NOTIFICATIONS_GROUP, register_opts
 from rpcmsg.serializer import NoOpSerializer, Serializer
-from rpcmsg.transport import NotificationTransport, Transport, TransportURL, _get_transport
+from rpcmsg.transport import NotificationTransport, Transport, TransportURL
 
 __all__ = ["Driver", "Notifier", "get_notification_transport"]
 
@@ -86,7 +87,11 @@ def get_notification_transport(
     register_opts(conf)
     if url is None:
         url = conf[NOTIFICATIONS_GROUP].transport_url
-    return _get_transport(conf, url, allowed_remote_exmods, transport_cls=NotificationTransport)
+    # Looked up at call time, so that tests patching ``rpcmsg.transport._get_transport`` (as
+    # oslo.messaging's tests patch ``oslo_messaging.transport._get_transport``) reach here.
+    return msg_transport._get_transport(
+        conf, url, allowed_remote_exmods, transport_cls=NotificationTransport
+    )
 
 
 def load_drivers(

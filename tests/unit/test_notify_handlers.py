@@ -6,6 +6,7 @@ import logging
 import threading
 import uuid
 from typing import Any
+from unittest import mock
 
 import pytest
 from oslo_config import cfg
@@ -44,6 +45,31 @@ def test_logging_notification_handler_sends_records(global_conf: cfg.ConfigOpts)
     assert first["payload"]["exc_info"] is None
     assert "ValueError: broken" in entries[1][1]["payload"]["exc_info"]
     handler.notifier.transport.cleanup()
+
+
+def test_custom_levels_named_after_priorities_are_sent(global_conf: cfg.ConfigOpts) -> None:
+    audit = logging.INFO + 1  # oslo.log's AUDIT level
+    logging.addLevelName(audit, "AUDIT")
+    handler = rpcmsg.LoggingNotificationHandler(f"fake:///{uuid.uuid4().hex}", driver="test")
+    logger = _logger(handler)
+    logger.log(audit, "audited")
+    logger.log(logging.INFO + 2, "a level with no priority of that name")
+    assert [(e[2], e[1]["payload"]["msg"]) for e in test_driver.NOTIFICATIONS] == [
+        ("AUDIT", "audited")
+    ]
+    handler.notifier.transport.cleanup()
+
+
+def test_handler_builds_its_transport_through_the_transport_module(
+    global_conf: cfg.ConfigOpts,
+) -> None:
+    """oslo.messaging's tests hand the handler a transport by patching ``_get_transport``."""
+    made = rpcmsg.get_notification_transport(global_conf, f"fake:///{uuid.uuid4().hex}")
+    with mock.patch("rpcmsg.transport._get_transport", return_value=made) as get:
+        handler = rpcmsg.LoggingNotificationHandler("no-such-driver://")
+    get.assert_called_once()
+    assert handler.notifier.transport is made
+    made.cleanup()
 
 
 def test_logging_notification_handler_reaches_a_listener(global_conf: cfg.ConfigOpts) -> None:
