@@ -30,6 +30,11 @@ The notifier is built from the global ``cfg.CONF`` (``[oslo_messaging_notificati
 Guarantees: a notification that cannot be sent is logged, never raised into the request;
 the application's own exceptions always reach the caller.
 
+Like oslo.messaging's (a ``webob.dec.wsgify`` application), it may also be called with a
+webob request alone (``middleware(request)``): it then returns ``request.get_response()``
+through itself. Response headers in the payload are a dict whose look-ups ignore case, as
+webob's are (``["content-length"]``); they are sent with the names the application gave.
+
 Differences from oslo.messaging's, which is built on webob and ``oslo_middleware``:
 
 * the hooks take a :class:`Request` (a view of ``environ``) and a :class:`Response` (the
@@ -253,7 +258,20 @@ class RequestNotifier:
             payload["exception"] = {"value": repr(exception), "traceback": format_tb(traceback)}
         self.notifier.info({}, "http.response", payload)
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(
+        self, environ: WSGIEnvironment | Any, start_response: StartResponse | None = None
+    ) -> Any:
+        """The WSGI application. Called with a webob-style request alone (an object with
+        ``get_response(app)``), as oslo.messaging's ``webob.dec.wsgify`` middleware can be, it
+        returns that request's response."""
+        if start_response is None:
+            get_response = getattr(environ, "get_response", None)
+            if get_response is None:
+                raise TypeError(
+                    "RequestNotifier takes (environ, start_response), or a request with "
+                    "get_response()"
+                )
+            return get_response(self)
         request = Request(environ)
         if request.method in self.ignore_req_list:
             return self.application(environ, start_response)
@@ -286,8 +304,29 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+class _HeaderDict(dict[str, str]):
+    """The response headers of a payload: a dict (sent with the names as given) whose
+    look-ups ignore case, as webob's headers in oslo.messaging's payloads do."""
+
+    def _key(self, name: str) -> str:
+        if not dict.__contains__(self, name):
+            for key in self:
+                if key.lower() == name.lower():
+                    return key
+        return name
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, self._key(name))
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, self._key(name) if isinstance(name, str) else name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, self._key(name), default)
+
+
 def _headers_dict(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    result: dict[str, str] = {}
+    result: dict[str, str] = _HeaderDict()
     for name, value in headers:
         if name.lower() in SECRET_HEADERS:
             continue

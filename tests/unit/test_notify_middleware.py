@@ -384,3 +384,35 @@ def test_url_setting_picks_the_transport(
         transport.cleanup()
     # the listener may hand the two to two workers: their order is not guaranteed
     assert sorted(got) == [("api", "http.request"), ("api", "http.response")]
+
+
+class OneArgRequest:
+    """A webob-style request: called with it alone, the middleware answers with
+    ``get_response(app)``, as oslo.messaging's ``webob.dec.wsgify`` middleware does."""
+
+    def __init__(self, path: str) -> None:
+        self.environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
+        setup_testing_defaults(self.environ)
+
+    def get_response(self, app: Any) -> tuple[str, bytes]:
+        started: list[str] = []
+        body = app(self.environ, lambda status, headers, exc_info=None: started.append(status))
+        return started[0], b"".join(body)
+
+
+def test_called_with_a_request_object_alone(built: list[middleware.RequestNotifier]) -> None:
+    m = notifier(built)
+    assert m(OneArgRequest("/one")) == ("200 OK", BODY)
+    assert [event for event, *_ in sent()] == ["http.request", "http.response"]
+    with pytest.raises(TypeError, match="start_response"):
+        m({"REQUEST_METHOD": "GET"})
+
+
+def test_response_headers_are_looked_up_in_any_case(
+    built: list[middleware.RequestNotifier],
+) -> None:
+    serve(notifier(built))
+    headers = sent()[1][2]["response"]["headers"]
+    assert headers["content-length"] == headers["Content-Length"] == "13"  # as webob's
+    assert "CONTENT-TYPE" in headers and headers.get("content-type") == "text/plain"
+    assert list(headers) == ["Content-Type", "Content-Length"]  # sent as the app named them
