@@ -4,6 +4,7 @@ The tree::
 
     Exception
     ├── MessagingException                 root of everything rpcmsg raises
+    │   ├── ConfigurationError             messaging is not configured correctly
     │   ├── MessagingTimeout               no reply (or keep-alive) in time
     │   ├── MessageDeliveryFailure         the broker refused or lost a send
     │   ├── MessageUndeliverable           nobody consumes the address (mandatory sends)
@@ -23,8 +24,10 @@ The tree::
     │   │       └── UnsupportedVersion
     │   └── ExpectedException              wrapper used by ``expected_exceptions``
 
-``args`` always holds the constructor's arguments (``str()`` gives the readable message), so
-an exception sent across the wire is rebuilt with its attributes intact.
+As in oslo.messaging, ``args`` is ``(message,)`` for the classes with a constructor of their
+own (the constructor's arguments are attributes), and a bare ``MessagingException()`` has an
+empty ``str()``. The names of the oslo.messaging modules defining each class, which go on the
+wire in remote-error replies, are in ``rpcmsg._remote``.
 
 Broker libraries' errors never escape rpcmsg: drivers translate them at their boundary into
 ``TransportDriverError`` (or one of the specific classes above) with ``raise ... from exc``.
@@ -40,6 +43,7 @@ from typing import Any
 
 __all__ = [
     "ClientSendError",
+    "ConfigurationError",
     "DriverLoadFailure",
     "ExecutorLoadFailure",
     "ExpectedException",
@@ -62,14 +66,17 @@ __all__ = [
 
 
 class MessagingException(Exception):
-    """Base class of every exception rpcmsg raises."""
+    """Base class of every exception rpcmsg raises.
 
-    def __init__(self, msg: str | None = None) -> None:
-        super().__init__(msg)
-        self.msg = msg
+    A plain ``Exception``, as oslo.messaging's: it takes any positional arguments, and
+    ``str(MessagingException())`` is ``''``. Subclasses with a constructor of their own keep
+    their readable message as ``args == (message,)``, as oslo.messaging's do, and the
+    constructor's arguments as attributes.
+    """
 
-    def __str__(self) -> str:
-        return self.msg if self.msg is not None else self.__class__.__name__
+
+class ConfigurationError(MessagingException):
+    """Messaging is not configured correctly (oslo.messaging's ``ConfigurationError``)."""
 
 
 class MessagingTimeout(MessagingException):
@@ -97,7 +104,6 @@ class MessageUndeliverable(MessagingException):
         super().__init__(
             f"message to exchange {exchange!r} with routing key {routing_key!r} is undeliverable"
         )
-        self.args = (None, exchange, routing_key, None)
         self.exception = exception
         self.exchange = exchange
         self.routing_key = routing_key
@@ -108,8 +114,7 @@ class InvalidTarget(MessagingException, ValueError):
     """A Target lacks what an operation needs (for example a cast with no topic)."""
 
     def __init__(self, msg: str, target: Any) -> None:
-        super().__init__(f"{msg}: {target}")
-        self.args = (msg, str(target))
+        super().__init__(f"{msg}:{target}")
         self.target = target
 
 
@@ -118,7 +123,6 @@ class InvalidTransportURL(MessagingException):
 
     def __init__(self, url: str | None, msg: str) -> None:
         super().__init__(msg)
-        self.args = (url, msg)
         self.url = url
 
 
@@ -128,9 +132,8 @@ class DriverLoadFailure(MessagingException):
     def __init__(self, driver: str, ex: BaseException, available: list[str] | None = None) -> None:
         names = ", ".join(sorted(available or [])) or "none"
         super().__init__(
-            f"Failed to load transport driver {driver!r}: {ex} (installed drivers: {names})"
+            f'Failed to load transport driver "{driver}": {ex} (installed drivers: {names})'
         )
-        self.args = (driver, str(ex), list(available or []))
         self.driver = driver
         self.ex = ex
         self.available = list(available or [])
@@ -140,8 +143,7 @@ class ExecutorLoadFailure(MessagingException):
     """No executor of that name is registered, or it failed to load."""
 
     def __init__(self, executor: str, ex: BaseException) -> None:
-        super().__init__(f"Failed to load executor {executor!r}: {ex}")
-        self.args = (executor, str(ex))
+        super().__init__(f'Failed to load executor "{executor}": {ex}')
         self.executor = executor
         self.ex = ex
 
@@ -150,18 +152,18 @@ class RemoteError(MessagingException):
     """A remote endpoint raised an exception that may not be rebuilt locally.
 
     ``exc_type`` is the remote class name, ``value`` its message and ``traceback`` the remote
-    traceback as text. Exceptions are rebuilt as their own class only when their module is
+    traceback: the list of lines of the reply, as oslo.messaging gives it (and so shown as a
+    list in ``str()``). Exceptions are rebuilt as their own class only when their module is
     ``builtins`` or listed in ``allowed_remote_exmods``; every other one arrives as this class.
     """
 
     def __init__(
-        self, exc_type: str | None = None, value: str | None = None, traceback: str | None = None
+        self, exc_type: str | None = None, value: str | None = None, traceback: Any = None
     ) -> None:
         self.exc_type = exc_type
         self.value = value
         self.traceback = traceback
         super().__init__(f"Remote error: {exc_type} {value}\n{traceback}.")
-        self.args = (exc_type, value, traceback)
 
 
 class RPCVersionCapError(MessagingException):
@@ -169,10 +171,10 @@ class RPCVersionCapError(MessagingException):
 
     def __init__(self, version: str | None, version_cap: str | None) -> None:
         super().__init__(
-            f"Requested message version {version} is incompatible with the version cap "
-            f"{version_cap}: it must have the same major version and a minor version no higher"
+            f"Requested message version, {version} is incompatible.  It needs to be equal in "
+            "major version and less than or equal in minor version as the specified version "
+            f"cap {version_cap}."
         )
-        self.args = (version, version_cap)
         self.version = version
         self.version_cap = version_cap
 
@@ -181,8 +183,7 @@ class ClientSendError(MessagingException):
     """The driver failed to send a client's message; ``ex`` is the driver's error."""
 
     def __init__(self, target: Any, ex: BaseException) -> None:
-        super().__init__(f"Failed to send to target {target}: {ex}")
-        self.args = (str(target), str(ex))
+        super().__init__(f'Failed to send to target "{target}": {ex}')
         self.target = target
         self.ex = ex
 
@@ -204,8 +205,7 @@ class ServerListenError(MessagingServerError):
     """A server could not start consuming its target."""
 
     def __init__(self, target: Any, ex: BaseException) -> None:
-        super().__init__(f"Failed to listen on target {target}: {ex}")
-        self.args = (str(target), str(ex))
+        super().__init__(f'Failed to listen on target "{target}": {ex}')
         self.target = target
         self.ex = ex
 
@@ -219,7 +219,6 @@ class NoSuchMethod(RPCDispatcherError, AttributeError):
 
     def __init__(self, method: str) -> None:
         super().__init__(f"Endpoint does not support RPC method {method}")
-        self.args = (method,)
         self.method = method
 
 
@@ -227,10 +226,10 @@ class UnsupportedVersion(RPCDispatcherError):
     """No endpoint in the message's namespace supports the requested version."""
 
     def __init__(self, version: str, method: str | None = None) -> None:
-        super().__init__(
-            f"Endpoint does not support RPC version {version}. Attempted method: {method}"
-        )
-        self.args = (version, method)
+        message = f"Endpoint does not support RPC version {version}"
+        if method:
+            message += f". Attempted method: {method}"
+        super().__init__(message)
         self.version = version
         self.method = method
 

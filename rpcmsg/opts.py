@@ -8,6 +8,7 @@ so a third-party driver's options show up in the sample config like ours.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 
 from oslo_config import cfg
@@ -15,9 +16,11 @@ from oslo_config import cfg
 __all__ = [
     "NOTIFICATIONS_GROUP",
     "base_opts",
+    "driver_opts",
     "list_opts",
     "notification_opts",
     "register_opts",
+    "set_defaults",
 ]
 
 NOTIFICATIONS_GROUP = "oslo_messaging_notifications"
@@ -117,7 +120,8 @@ def register_group(conf: cfg.ConfigOpts, group: str, opts: Sequence[cfg.Opt]) ->
     conf.register_opts(list(opts), group=group)
 
 
-def _driver_opts() -> Iterable[tuple[str, list[cfg.Opt]]]:
+def driver_opts() -> Iterable[tuple[str, list[cfg.Opt]]]:
+    """``(group, options)`` of every installed driver that declares options."""
     from rpcmsg._plugins import driver_classes
 
     seen: set[str] = set()
@@ -132,11 +136,21 @@ def _driver_opts() -> Iterable[tuple[str, list[cfg.Opt]]]:
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     """Return ``(group, options)`` pairs for ``oslo-config-generator``.
 
-    The core's groups first, then one group per installed driver, sorted by group name.
+    The core's groups first, then one group per installed driver, sorted by group name. The
+    options are copies, as oslo.messaging's are: a caller may change them freely. Registered
+    under both the ``rpcmsg`` and the ``oslo.messaging`` entry points of ``oslo.config.opts``
+    (services' generator files name the latter).
     """
     result: list[tuple[str | None, list[cfg.Opt]]] = [
         (None, list(base_opts)),
         (NOTIFICATIONS_GROUP, notification_opts + routing_opts),
     ]
-    result.extend(sorted(_driver_opts()))
-    return result
+    result.extend(sorted(driver_opts()))
+    return [(group, copy.deepcopy(opts)) for group, opts in result]
+
+
+def set_defaults(conf: cfg.ConfigOpts, executor_thread_pool_size: int | None = None) -> None:
+    """Change option defaults on ``conf`` (oslo.messaging's ``opts.set_defaults``)."""
+    register_opts(conf)
+    if executor_thread_pool_size is not None:
+        conf.set_default("executor_thread_pool_size", executor_thread_pool_size)

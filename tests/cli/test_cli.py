@@ -226,7 +226,7 @@ def test_bad_input_is_one_line_exit_code_2(
     ("url", "message"),
     [
         ("no-scheme-here", "No scheme specified"),
-        ("nosuchdriver://host/", "Failed to load transport driver 'nosuchdriver'"),
+        ("nosuchdriver://host/", 'Failed to load transport driver "nosuchdriver"'),
         ("rabbit://host:99999/", "invalid port"),
     ],
 )

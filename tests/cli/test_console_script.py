@@ -203,4 +203,4 @@ def test_listen_on_an_unreachable_broker_names_the_topic(scheme: str) -> None:
     url = {"rabbit": "rabbit://guest:guest@127.0.0.1:1/", "redis": "redis://127.0.0.1:1/0"}
     proc = rpcmsg_cli("--url", url[scheme], "listen", "audit-trail", timeout=60)
     assert proc.returncode == 4, proc.stderr
-    assert "Failed to listen on target [<Target topic=audit-trail>]" in proc.stderr
+    assert 'Failed to listen on target "[<Target topic=audit-trail>]"' in proc.stderr
