@@ -21,7 +21,6 @@ lost with the connection) are counted and written down, not asserted.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +29,8 @@ import pytest
 import rpcmsg
 from tests.drivers import SPECS, DriverEnv
 from tests.faults import figures
-from tests.faults.workload import SLACK, Sink, Tally, Traffic, wait_until
+from tests.faults.failover import check, through_fault
+from tests.faults.workload import Sink
 from tests.helpers.rabbit_node import RabbitNode, cluster_url, join_cluster, rabbit_nodes
 
 pytestmark = pytest.mark.faults
@@ -143,45 +143,25 @@ def test_a_node_lost_mid_stream(
     rig = Rig(cluster_env, [a, b, c], declare_on=b)
     where = leaders(a, rig.queues())
     assert all(v == f"quorum on {b.name}" for v in where.values()), where
-    victim = a if lost == "connected" else b
-
-    assert rig.client.call({}, "echo", value="ready") == "ready"
+    assert rig.client.call({}, "echo", value="connect") == "connect"
+    rig.notifier.info({}, "fault.test", {"uid": "connect"})
     connected = connections(a)  # the server-side port tells the node
     assert connected.get(a.port, 0) >= 4 and set(connected) == {a.port}, connected
-    traffic = Traffic(rig.client, rig.notifier, TIMEOUT).start()
+    victim = a if lost == "connected" else b
     try:
-        assert wait_until(lambda: traffic.flowing_since(rig.sink, 0.0), 10), "no traffic"
-        time.sleep(1.0)
-        victim.kill()
-        killed = time.monotonic()
-        recovered = wait_until(lambda: traffic.flowing_since(rig.sink, killed), RECOVERY)
-        recovery = round(time.monotonic() - killed, 2)
-        time.sleep(1.0)  # a little more traffic on the two nodes left
-    finally:
-        stuck = traffic.stop(TIMEOUT + SLACK + 5)
+        outcome = through_fault(
+            rig.client, rig.notifier, rig.sink, TIMEOUT, victim.kill, RECOVERY, DRAIN
+        )
         after = leaders(c, rig.queues())
-    wait_until(lambda: Tally.of(traffic, rig.sink).all_handled(), DRAIN)
-    tally = Tally.of(traffic, rig.sink)
-    victim.start()  # the next test gets three nodes again
+    finally:
+        victim.start()  # the next test gets three nodes again
     figures.record(
         "cluster",
         "rabbit",
         f"node-lost-{lost}",
-        {
-            **tally.__dict__,
-            "recovery_s": recovery if recovered else None,
-            "stuck": stuck,
-            "leaders_after": sorted(set(after.values())),
-        },
+        {**outcome.figures(), "leaders_after": sorted(set(after.values()))},
     )
     victim.wait_started()
-    assert recovered, f"traffic did not flow again within {RECOVERY}s of the node's loss"
-    assert not stuck, f"senders still blocked after the stop: {stuck}"
-    assert tally.outcomes.get("crossed", 0) == 0, "a call got another call's reply"
-    others = {k: n for k, n in tally.outcomes.items() if k not in ("ok", "timeout", "crossed")}
-    assert not others, f"calls ended with errors other than MessagingTimeout: {others}"
-    assert tally.overruns == 0, f"{tally.overruns} calls overran their deadline"
-    assert tally.casts_lost == 0, f"{tally.casts_lost} of {tally.casts_sent} casts lost"
-    assert tally.notes_lost == 0, f"{tally.notes_lost} of {tally.notes_sent} notes lost"
+    check(outcome, RECOVERY)
     if lost == "leader":
         assert all(victim.name not in v for v in after.values()), after

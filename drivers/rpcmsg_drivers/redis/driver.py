@@ -70,6 +70,14 @@ Guarantees:
   consumers reconnect with backoff, sends retry as their ``retry`` allows. Nothing
   acknowledged is lost; nothing unacknowledged is dropped (it is redelivered). A Redis
   restart without persistence loses what Redis lost; durability is Redis's own (AOF).
+* A Sentinel failover (``redis+sentinel://``) is survived like a connection loss: clients,
+  servers and listeners find the promoted replica through the Sentinels and go on, calls
+  meanwhile end in ``MessagingTimeout``. It is **not lossless**: Redis replicates
+  asynchronously and the driver does not wait for replicas (no ``WAIT``), so casts and
+  notifications the old primary accepted and had not passed on, or accepted after the
+  promotion and before the Sentinels demoted it (some seconds when it is still up), and that
+  were not consumed there, are lost; acknowledgements the same way, so deliveries repeat.
+  The fault suite measures it (tests/faults/test_redis_sentinel.py).
 
 Requirements: Redis 7 or later (``BLMPOP``, ``XAUTOCLAIM``). ``CLIENT LIST`` and ``CLIENT
 UNBLOCK`` are used when allowed; without them dead consumers are found by
