@@ -4,12 +4,18 @@ certificate signed by it (valid for 127.0.0.1 and localhost unless told otherwis
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import rpcmsg
 from tests.helpers.processes import need
 
-__all__ = ["Certificates", "make_certificates"]
+__all__ = ["Certificates", "make_certificates", "refused"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,15 @@ def make_certificates(
         where / "client.crt",
         where / "client.key",
     )
+
+
+def refused(send: Callable[[], Any], within: float = 10.0) -> rpcmsg.MessagingException:
+    """The error ``send()`` (a call or cast with ``retry=0``) gets from a TLS peer that
+    refuses the connection: within ``within`` seconds, an rpcmsg exception, never a raw
+    ssl or client-library one."""
+    started = time.monotonic()
+    with pytest.raises(rpcmsg.MessagingException) as info:
+        send()
+    assert time.monotonic() - started < within
+    assert type(info.value).__module__ == "rpcmsg.exceptions"
+    return info.value
