@@ -87,6 +87,7 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._links: set[_Link] = set()
+        self._pending: set[asyncio.StreamWriter] = set()
         self._refusing = False
         self._shaping: dict[str, _Shaping] = {}
 
@@ -167,7 +168,14 @@ class FaultProxy:
     async def _stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        writers = [w for link in self._links for w in (link.client, link.broker)]
+        writers += self._pending  # accepted, still connecting to the broker
+        for writer in self._pending:
+            _close(writer, rst=False)
         await self._close_all("both", rst=False)
+        # Let the transports run their close before the loop stops for good.
+        if writers:
+            await asyncio.wait([asyncio.ensure_future(w.wait_closed()) for w in writers], timeout=2)
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -209,11 +217,14 @@ class FaultProxy:
         if self._refusing:
             _close(c_writer, rst=False)
             return
+        self._pending.add(c_writer)
         try:
             b_reader, b_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             _close(c_writer, rst=True)
             return
+        finally:
+            self._pending.discard(c_writer)
         link = _Link(c_writer, b_writer)
         self._links.add(link)
         link.tasks = [
