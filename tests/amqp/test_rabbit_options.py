@@ -19,6 +19,7 @@ import pytest
 from oslo_config import cfg
 
 import rpcmsg
+from rpcmsg import _wire
 from tests.amqp import admin
 from tests.amqp.conftest import oslo_python
 from tests.drivers import IN_CI, DriverEnv
@@ -416,3 +417,76 @@ def test_idle_publishing_connections_up_to_the_minimum_stay(rabbit: DriverEnv) -
     open_links(t, 3)
     time.sleep(2.5)  # past the TTL: nothing to expire, all three are the minimum
     assert wait_connections(3, timeout=0) == 3
+
+
+# -- replies to a missing reply queue ---------------------------------------------------------
+
+
+def call_with_reply_queue(env: DriverEnv, t: rpcmsg.Transport, topic: str, reply_q: str) -> str:
+    """Send an ``echo`` call request whose reply goes to ``reply_q``; returns its msg_id."""
+    msg_id = _wire.new_id()
+    body = _wire.encode(
+        {
+            "method": "echo",
+            "args": {"value": "late"},
+            "_msg_id": msg_id,
+            "_reply_q": reply_q,
+            "_unique_id": _wire.new_id(),
+        }
+    )
+    t.driver.send(rpcmsg.Target(topic=topic, exchange=env.exchange), body, expiration=30.0)
+    return msg_id
+
+
+def reply_in(queue: str, *, after: float, wait: float) -> Any:
+    """Declare ``queue`` ``after`` seconds from now, then read a reply from it for up to
+    ``wait`` seconds; returns the decoded reply or None. Deletes the queue."""
+    time.sleep(after)
+    with admin.channel() as ch:
+        ch.queue_declare(queue, auto_delete=False)
+        try:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                message = ch.basic_get(queue, no_ack=True)
+                if message is not None:
+                    return _wire.decode(message.body)
+                time.sleep(0.05)
+            return None
+        finally:
+            ch.queue_delete(queue)
+
+
+def test_reply_to_a_missing_queue_is_sent_again_until_the_queue_is_back(
+    rabbit: DriverEnv,
+) -> None:
+    topic = rabbit.unique()
+    server_side = transport(rabbit, kombu_missing_consumer_retry_timeout=10)
+    rabbit.server(topic, [Echo()], transport=server_side)
+    queue = f"reply_{uuid.uuid4().hex}"
+    msg_id = call_with_reply_queue(rabbit, transport(rabbit), topic, queue)
+    reply = reply_in(queue, after=1.5, wait=WAIT)
+    assert reply is not None and reply["_msg_id"] == msg_id and reply["result"] == "late"
+
+
+def test_reply_to_a_missing_queue_is_dropped_after_the_retry_timeout(
+    rabbit: DriverEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = rabbit.unique()
+    server_side = transport(rabbit, kombu_missing_consumer_retry_timeout=1)
+    rabbit.server(topic, [Echo()], transport=server_side)
+    queue = f"reply_{uuid.uuid4().hex}"
+    with caplog.at_level("ERROR", logger="rpcmsg_drivers.amqp.replies"):
+        call_with_reply_queue(rabbit, transport(rabbit), topic, queue)
+        assert reply_in(queue, after=3.0, wait=1.5) is None
+    assert any(queue in record.getMessage() for record in caplog.records)
+
+
+def test_without_direct_mandatory_flag_a_reply_to_a_missing_queue_is_lost(
+    rabbit: DriverEnv,
+) -> None:
+    topic = rabbit.unique()
+    server_side = transport(rabbit, direct_mandatory_flag=False)
+    rabbit.server(topic, [Echo()], transport=server_side)
+    queue = f"reply_{uuid.uuid4().hex}"
+    call_with_reply_queue(rabbit, transport(rabbit), topic, queue)
+    assert reply_in(queue, after=1.0, wait=1.0) is None

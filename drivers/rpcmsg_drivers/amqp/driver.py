@@ -50,8 +50,11 @@ Guarantees:
   published *mandatory* and waits for its confirm: it raises ``MessageUndeliverable`` at once
   when no queue is bound.
 * Call requests carry their timeout as AMQP ``expiration``: RabbitMQ drops requests nobody
-  took in time. A reply to a caller that is gone is dropped by the broker (its reply queue no
-  longer exists) without blocking the server.
+  took in time. A reply whose reply queue does not exist (its caller is gone, or
+  reconnecting) never blocks the server: with ``direct_mandatory_flag`` (the default) RabbitMQ
+  returns it and a background thread sends it again every 0.25 s for up to
+  ``kombu_missing_consumer_retry_timeout`` seconds, then drops it with an error log, as
+  oslo.messaging does (:mod:`rpcmsg_drivers.amqp.replies`); without, the broker drops it.
 * With ``amqp_durable_queues`` (or ``rabbit_quorum_queue``), topic exchanges and queues are
   durable and messages persistent: confirmed casts survive a broker restart. Consumers
   acknowledge a cast only after it was handled, so a cast held by a server that dies is
@@ -209,7 +212,11 @@ class AMQPDriver(Driver):
     ) -> None:
         _check_body(body)
         self.publisher.publish(
-            _DEFAULT_EXCHANGE, address, self._message(body, content_type), retry=retry
+            _DEFAULT_EXCHANGE,
+            address,
+            self._message(body, content_type),
+            retry=retry,
+            returnable=True,
         )
 
     def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:

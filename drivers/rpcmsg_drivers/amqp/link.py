@@ -1,6 +1,7 @@
 """One publishing connection: its channels, and the messages awaiting the broker's confirm.
 
-Three channels, opened on demand: *plain* (call requests and replies: no confirms), *confirm*
+Three channels, opened on demand: *plain* (call requests and replies: no confirms; replies
+the broker returns go to :mod:`rpcmsg_drivers.amqp.replies`), *confirm*
 (casts and notifications: confirms tracked in the background) and *mandatory* (sends that
 must learn at once whether a queue took them: each publish waits for its own confirm).
 
@@ -18,6 +19,7 @@ import logging
 import select
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +51,14 @@ class Link:
     CONFIRM = 2
     MANDATORY = 3
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(
+        self, connector: Connector, on_return: Callable[[Any, str, str, Any], None] | None = None
+    ) -> None:
         self.connector = connector
+        #: basic.return handler of the plain channel (replies published mandatory).
+        self._on_plain_return = on_return
+        #: Until then (monotonic) the background thread reads the link for returned replies.
+        self.watch_until = 0.0
         self.lock = threading.Lock()
         self.conn: amqp.Connection | None = None
         self._channels: dict[int, Any] = {}
@@ -96,6 +104,8 @@ class Link:
             elif kind == self.MANDATORY:
                 channel.confirm_select()
                 channel.events["basic_return"].add(self._on_return)
+            elif self._on_plain_return is not None:
+                channel.events["basic_return"].add(self._on_plain_return)
             self._channels[kind] = channel
         return channel
 

@@ -28,6 +28,7 @@ from rpcmsg.exceptions import (
 from rpcmsg_drivers.amqp.connection import Connector, remaining
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.link import Link, Pending
+from rpcmsg_drivers.amqp.replies import RETURN_WATCH, ReturnedReplies
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
 
 __all__ = ["Publisher"]
@@ -63,6 +64,12 @@ class Publisher:
         #: Set when a confirmed publish is tracked: wakes the background thread.
         self._tracking = threading.Event()
         self._keepalive: threading.Thread | None = None
+        s = connector.settings
+        self._replies = (
+            ReturnedReplies(s.kombu_missing_consumer_retry_timeout, self._tracking.set)
+            if s.direct_mandatory_flag
+            else None
+        )
 
     # -- the pool ----------------------------------------------------------------------
 
@@ -79,7 +86,7 @@ class Publisher:
                 return link
         with self._lock:
             if len(self._links) < self._size:
-                link = Link(self._connector)
+                link = Link(self._connector, self._replies.on_return if self._replies else None)
                 link.lock.acquire()
                 self._links.append(link)
                 self._start_keepalive()
@@ -131,7 +138,10 @@ class Publisher:
         idle_wait = min(beat_every or 1.0, max(0.2, s.conn_pool_ttl / 4))
         last_beat = time.monotonic()
         while not self._closed.is_set():
-            pending = any(link.unconfirmed or link.resend for link in self._links)
+            now = time.monotonic()
+            pending = any(
+                link.unconfirmed or link.resend or link.watch_until > now for link in self._links
+            ) or (self._replies is not None and self._replies.busy())
             if pending:
                 self._closed.wait(CONFIRM_POLL)
             else:
@@ -145,7 +155,7 @@ class Publisher:
                 last_beat = time.monotonic()
             now = time.monotonic()
             for link in list(self._links):
-                if not (beat or link.unconfirmed or link.resend):
+                if not (beat or link.unconfirmed or link.resend or link.watch_until > now):
                     continue
                 if not beat and now - link.last_used < CONFIRM_POLL:
                     continue  # busy: its publishers read the acks when the window fills
@@ -155,6 +165,34 @@ class Publisher:
                     self._tend(link, s.heartbeat_rate if beat else None)
                 finally:
                     link.lock.release()
+            self._send_returned_again()
+
+    def _send_returned_again(self) -> None:
+        """Publish again the returned replies that are due (see
+        :mod:`rpcmsg_drivers.amqp.replies`), on any free connection."""
+        replies = self._replies
+        if replies is None or not replies.busy():
+            return
+        for key, routing_key, message in replies.due():
+            link = next((link for link in self._links if link.lock.acquire(blocking=False)), None)
+            if link is None:
+                return  # all busy: next round
+            try:
+                if link.retired:
+                    continue
+                link.channel(Link.PLAIN, retry=0).basic_publish(
+                    message, "", routing_key, mandatory=True
+                )
+                link.watch_until = time.monotonic() + RETURN_WATCH
+                replies.sent(key)
+            except CHANNEL_ERRORS as exc:
+                LOG.info("Could not send a reply again yet (%s)", exc)
+                link.drop_channel(Link.PLAIN)
+            except _FLUSH_ERRORS as exc:
+                LOG.info("Could not send a reply again yet (%s)", exc)
+                link.reset()
+            finally:
+                link.lock.release()
 
     def _tend(self, link: Link, heartbeat_rate: int | None) -> None:
         try:
@@ -190,8 +228,13 @@ class Publisher:
         retry: int | None = None,
         deadline: float | None = None,
         queue: Queue | None = None,
+        returnable: bool = False,
     ) -> None:
         """Publish ``message``; with ``queue``, declare it first (once per connection).
+
+        ``returnable`` (replies, without ``confirm``): published mandatory, so that one no
+        queue takes comes back and is sent again for a while (:mod:`.replies`) when
+        ``direct_mandatory_flag`` is set.
 
         ``confirm``: tracked until the broker acknowledges it, and published again after a
         connection failure (see :mod:`rpcmsg_drivers.amqp.link`). ``mandatory``: wait for
@@ -217,6 +260,14 @@ class Publisher:
                             self._publish_mandatory(
                                 link, channel, exchange, routing_key, message, deadline
                             )
+                            return
+                        if kind == Link.PLAIN and returnable and self._replies is not None:
+                            channel.basic_publish(
+                                message, exchange.name, routing_key, mandatory=True
+                            )
+                            link.watch_until = time.monotonic() + RETURN_WATCH
+                            if not self._tracking.is_set():
+                                self._tracking.set()  # the background thread reads returns
                             return
                         channel.basic_publish(message, exchange.name, routing_key)
                         if kind == Link.PLAIN:
