@@ -40,6 +40,7 @@ class ReplyWaiter:
 
     def __init__(self, driver: Driver, allowed_remote_exmods: Iterable[str]) -> None:
         self._driver = driver
+        self._limit = _wire.max_size(getattr(driver, "conf", None))
         self._allowed = frozenset(allowed_remote_exmods)
         self._lock = threading.Lock()
         self._consumer: ReplyConsumer | None = None
@@ -87,7 +88,7 @@ class ReplyWaiter:
 
     def _on_reply(self, body: bytes, content_type: str) -> None:
         try:
-            message = _wire.decode(body)
+            message = _wire.decode(body, self._limit)
             msg_id = message["_msg_id"]
         except (_wire.MalformedMessage, KeyError, TypeError) as exc:
             LOG.warning("Dropping a malformed reply: %s", exc)

@@ -43,7 +43,8 @@ def send(
     """Send ``message`` with context ``ctxt`` to ``target``; for a call, return the result.
 
     Raises ``InvalidTarget`` without a topic (or for a call to a fanout target),
-    ``TypeError`` when JSON cannot carry the message, the driver's ``TransportDriverError``
+    ``TypeError`` when JSON cannot carry the message, ``MessageDeliveryFailure`` when its
+    body exceeds ``max_message_size`` (nothing is sent), the driver's ``TransportDriverError``
     when the send fails, and for a call what the reply carries or ``MessagingTimeout``.
     """
     if not target.topic:
@@ -57,8 +58,10 @@ def send(
     _wire.pack_context(message, ctxt)
     mandatory = bool(transport_options and transport_options.at_least_once)
     driver = transport.driver
+    limit = transport.max_message_size
     if not wait_for_reply:
-        driver.send(target, _encode(message), expiration=None, retry=retry, mandatory=mandatory)
+        body = _wire.check_size(_encode(message), limit, "a cast")
+        driver.send(target, body, expiration=None, retry=retry, mandatory=mandatory)
         return None
     replies = transport._replies
     msg_id = _wire.new_id()
@@ -66,7 +69,7 @@ def send(
     message["_reply_q"] = replies.address
     if call_monitor_timeout:
         message["_timeout"] = call_monitor_timeout
-    body = _encode(message)
+    body = _wire.check_size(_encode(message), limit, "a call")
     q = replies.register(msg_id)
     try:
         driver.send(target, body, expiration=timeout, retry=retry, mandatory=mandatory)

@@ -20,9 +20,12 @@ from typing import Any
 
 __all__ = [
     "CONTEXT_PREFIX",
+    "DEFAULT_MAX_SIZE",
     "MalformedMessage",
+    "check_size",
     "decode",
     "encode",
+    "max_size",
     "new_id",
     "pack_context",
     "unpack_context",
@@ -32,6 +35,9 @@ ENVELOPE_VERSION = "2.0"
 VERSION_KEY = "oslo.version"
 MESSAGE_KEY = "oslo.message"
 CONTEXT_PREFIX = "_context_"
+
+#: The default of the ``max_message_size`` option.
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 
 _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 _loads = json.loads
@@ -57,11 +63,30 @@ def encode(message: dict[str, Any]) -> bytes:
     return _dumps({VERSION_KEY: ENVELOPE_VERSION, MESSAGE_KEY: inner}).encode("utf-8")
 
 
-def decode(body: bytes | str) -> dict[str, Any]:
+def max_size(conf: Any) -> int:
+    """The ``max_message_size`` of ``conf`` (its default where it is not registered)."""
+    return int(getattr(conf, "max_message_size", DEFAULT_MAX_SIZE))
+
+
+def check_size(body: bytes, limit: int, what: str) -> bytes:
+    """``body``, or ``MessageDeliveryFailure`` when it is longer than ``limit`` bytes."""
+    if len(body) > limit:
+        from rpcmsg.exceptions import MessageDeliveryFailure
+
+        raise MessageDeliveryFailure(
+            f"{what} of {len(body)} bytes exceeds max_message_size ({limit} bytes): not sent"
+        )
+    return body
+
+
+def decode(body: bytes | str, limit: int | None = None) -> dict[str, Any]:
     """Decode a body into a message dict, with or without the envelope.
 
-    Raises ``MalformedMessage`` for anything that is not a JSON object.
+    Raises ``MalformedMessage`` for anything that is not a JSON object, or that is longer
+    than ``limit`` bytes (before parsing it).
     """
+    if limit is not None and len(body) > limit:
+        raise MalformedMessage(f"body of {len(body)} bytes exceeds max_message_size ({limit})")
     try:
         outer = _loads(body)
     except (ValueError, TypeError, RecursionError) as exc:

@@ -42,6 +42,15 @@ transport_opts: list[cfg.Opt] = [
         help="The default exchange under which topics are scoped. May be overridden by an "
         "exchange name given in a target.",
     ),
+    cfg.IntOpt(
+        "max_message_size",
+        default=16 * 1024 * 1024,
+        min=1024,
+        help="Largest encoded message body, in bytes, sent or accepted (requests, replies, "
+        "notifications). A larger send is refused with MessageDeliveryFailure before it "
+        "reaches the broker; a larger message received is logged and rejected. Read when a "
+        "transport is created.",
+    ),
 ]
 
 rpc_opts: list[cfg.Opt] = [

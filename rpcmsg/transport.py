@@ -9,7 +9,7 @@ from typing import Any
 
 from oslo_config import cfg
 
-from rpcmsg import _plugins, _rpcsend
+from rpcmsg import _plugins, _rpcsend, _wire
 from rpcmsg._reply import ReplyWaiter
 from rpcmsg._url import TransportHost, TransportURL
 from rpcmsg.driver.base import Driver
@@ -61,6 +61,8 @@ class Transport:
         self.conf: cfg.ConfigOpts = driver.conf
         self._driver = driver
         self._allowed_remote_exmods = list(allowed_remote_exmods)
+        #: ``max_message_size``: the largest body sent or accepted.
+        self.max_message_size = _wire.max_size(self.conf)
         self._replies = ReplyWaiter(driver, self._allowed_remote_exmods)
         self._lock = threading.Lock()
         self._closed = False
@@ -83,13 +85,16 @@ class Transport:
         ``message`` with ``ctxt`` (a dict or an object with ``to_dict()``) flattened in, in
         format ``version`` (1.0 bare, 2.0 enveloped), to ``target.topic`` in
         ``target.exchange`` (default ``control_exchange``). Raises ``InvalidTarget`` without
-        a topic, ``TypeError``/``ValueError`` for what JSON cannot carry, and the driver's
+        a topic, ``TypeError``/``ValueError`` for what JSON cannot carry,
+        ``MessageDeliveryFailure`` for a body over ``max_message_size``, and the driver's
         errors."""
         from rpcmsg.notify import _format  # the notify package imports this module
 
         if not target.topic:
             raise InvalidTarget("A topic is required to send", target)
-        body = _format.encode(ctxt, message, version)
+        body = _wire.check_size(
+            _format.encode(ctxt, message, version), self.max_message_size, "a notification"
+        )
         address = Target(exchange=self._require_exchange(target.exchange), topic=target.topic)
         self._driver.send_notification(address, body, retry=retry)
 

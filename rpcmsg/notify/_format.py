@@ -69,11 +69,11 @@ def encode(ctxt: dict[str, Any], message: dict[str, Any], version: float) -> byt
     return _dumps(msg).encode("utf-8")
 
 
-def parse(body: bytes | str) -> tuple[dict[str, Any], dict[str, Any]]:
+def parse(body: bytes | str, limit: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a notification body (either format): its context and its message (without the
     ``_context_`` entries), as oslo.messaging's incoming messages carry them. Raises
-    ``MalformedMessage``."""
-    message = _wire.decode(body)
+    ``MalformedMessage``, also for a body longer than ``limit`` bytes."""
+    message = _wire.decode(body, limit)
     if not isinstance(message.get("event_type"), str):
         raise MalformedMessage("notification without a string event_type")
     if not isinstance(message.get("priority"), str):

@@ -128,7 +128,7 @@ class NotificationServerBase(MessageHandlingServer):
     def _parse(self, raw: IncomingMessage) -> IncomingNotification | None:
         """The notification in ``raw``, or None after dropping a malformed one."""
         try:
-            ctxt, message = _format.parse(raw.body)
+            ctxt, message = _format.parse(raw.body, self.transport.max_message_size)
         except _format.MalformedMessage as exc:
             LOG.error("Dropping a malformed notification: %s (body %.200r)", exc, raw.body)
             try:

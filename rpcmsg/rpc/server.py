@@ -11,7 +11,13 @@ from typing import Any
 from rpcmsg import _wire
 from rpcmsg._remote import serialize_failure
 from rpcmsg.driver.base import IncomingMessage, Listener
-from rpcmsg.exceptions import ExpectedException, InvalidTarget, NoSuchMethod, RPCDispatcherError
+from rpcmsg.exceptions import (
+    ExpectedException,
+    InvalidTarget,
+    MessageDeliveryFailure,
+    NoSuchMethod,
+    RPCDispatcherError,
+)
 from rpcmsg.rpc.dispatcher import (
     RPCAccessPolicyBase,
     RPCDispatcher,
@@ -148,7 +154,7 @@ class RPCServer(MessageHandlingServer):
 
     def _process(self, incoming: IncomingMessage) -> None:
         try:
-            message = _wire.decode(incoming.body)
+            message = _wire.decode(incoming.body, self.transport.max_message_size)
         except _wire.MalformedMessage as exc:
             LOG.error("Dropping a malformed request on %s: %s", self.target, exc)
             incoming.reject()
@@ -218,11 +224,18 @@ class RPCServer(MessageHandlingServer):
             "_unique_id": _wire.new_id(),
         }
         try:
-            body = _wire.encode(reply)
-        except (TypeError, ValueError) as exc:
-            # The result is not JSON: tell the caller rather than let it time out.
-            LOG.error("Reply to %s is not serializable: %s", msg_id, exc)
-            bad = TypeError(f"The RPC result could not be serialized: {exc}")
+            body = _wire.check_size(
+                _wire.encode(reply), self.transport.max_message_size, "the reply"
+            )
+        except (TypeError, ValueError, MessageDeliveryFailure) as exc:
+            # The result is not JSON, or too large: tell the caller rather than let it time
+            # out.
+            LOG.error("Reply to %s cannot be sent: %s", msg_id, exc)
+            bad: Exception = (
+                exc
+                if isinstance(exc, MessageDeliveryFailure)
+                else TypeError(f"The RPC result could not be serialized: {exc}")
+            )
             reply["result"] = None
             reply["failure"] = serialize_failure(bad)
             body = _wire.encode(reply)
