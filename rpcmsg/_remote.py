@@ -139,6 +139,7 @@ def deserialize_failure(data: str | dict[str, Any], allowed: Iterable[str]) -> B
     except TypeError:
         # A builtin class cannot be swapped: it carries the remote text as its first argument.
         exc.args = (full_message, *exc.args[1:])
+        exc._remote_message = full_message  # type: ignore[attr-defined]
     return exc
 
 

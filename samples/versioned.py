@@ -4,7 +4,8 @@ The server exposes two endpoints: ``compute`` at version 1.3 and ``storage`` at 
 capped at 1.2 (as during a rolling upgrade, when some servers are still old) checks
 ``can_send_version`` and falls back to the older method; asking for more than its cap fails
 locally with ``RPCVersionCapError``; asking a server for a version it lacks fails remotely with
-``UnsupportedVersion``.
+``UnsupportedVersion``, which reaches the caller as a ``RemoteError`` (as in oslo.messaging:
+its module is not in the transport's ``allowed_remote_exmods``).
 
     python samples/versioned.py [--url URL]
 """
@@ -81,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             new.prepare(version="2.0").call({}, "boot", name="vm3")
             print("unexpected: the server accepted compute 2.0")
             return 1
-        except rpcmsg.UnsupportedVersion as exc:
-            print(f"server refused compute 2.0: {str(exc).splitlines()[0]}")
+        except rpcmsg.RemoteError as exc:  # the dispatcher's module is not allowed: RemoteError
+            if exc.exc_type != "UnsupportedVersion":
+                raise
+            print(f"server refused compute 2.0: {exc.exc_type}: {exc.value}")
 
         storage = rpcmsg.get_rpc_client(
             transport, rpcmsg.Target(topic=topic, namespace="storage", version="2.0"), timeout=10

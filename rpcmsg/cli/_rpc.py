@@ -73,7 +73,8 @@ def ping(session: Session, args: argparse.Namespace) -> int:
         try:
             client.call({}, PING_METHOD)
         except Exception as exc:
-            if type(exc).__name__.removesuffix("_Remote") == "NoSuchMethod":
+            remote_type = getattr(exc, "exc_type", None) or type(exc).__name__
+            if remote_type.removesuffix("_Remote") == "NoSuchMethod":
                 raise CLIError(
                     f"{who} is alive but does not answer pings: "
                     "set rpc_ping_enabled = true in the server's configuration",
