@@ -84,6 +84,7 @@ class StreamReader:
         self._route_ttl_ms = int(route_ttl * 1000)
         self._claim_idle_ms = int(settings.claim_idle_time * 1000)
         self._beat_every = min(settings.claim_idle_time / 3.0, _MAX_BEAT)
+        self._orphans_left = False
         # Blocking reads end well before the socket timeout would call the connection dead.
         self._block_ms = max(1, int(min(self._beat_every, settings.socket_timeout / 2) * 1000))
         self._client: redis.Redis | None = None
@@ -98,7 +99,7 @@ class StreamReader:
         client = self._factory.dedicated(self.consumer)
         try:
             self._setup(client)
-            self._beat(client)
+            self._orphans_left = self._beat(client)
         except BaseException:
             close_client(client)
             raise
@@ -117,7 +118,7 @@ class StreamReader:
     def _run(self) -> None:
         client = self._client
         attempt = 0
-        next_beat = time.monotonic() + self._beat_every
+        next_beat = time.monotonic() + (0.0 if self._orphans_left else self._beat_every)
         while not self._inbox.stopped:
             try:
                 if client is None:
@@ -127,10 +128,12 @@ class StreamReader:
                     self._recover(client)
                     LOG.info("Listener %s reconnected to Redis", self.consumer)
                 if time.monotonic() >= next_beat:
-                    self._beat(client)
-                    next_beat = time.monotonic() + self._beat_every
+                    orphans_left = self._beat(client)
+                    # A dead consumer's entries are taken a prefetch window at a time: take
+                    # the next window as soon as there is room, before reading new entries.
+                    next_beat = time.monotonic() + (0.0 if orphans_left else self._beat_every)
                 room = self._inbox.wait_for_room(self._beat_every)
-                if room and not self._inbox.stopped:
+                if room and not self._inbox.stopped and time.monotonic() < next_beat:
                     self._read(client, room)
                 attempt = 0
             except REDIS_ERRORS as exc:
@@ -217,8 +220,9 @@ class StreamReader:
         )
         self._deliver(client, reply, redelivered=True)
 
-    def _beat(self, client: redis.Redis) -> None:
-        """Refresh routes and held entries; take over entries of dead consumers."""
+    def _beat(self, client: redis.Redis) -> bool:
+        """Refresh routes and held entries; take over entries of dead consumers. Returns
+        whether dead consumers still hold entries that did not fit in the inbox."""
         self._refresh(client)
         held = self._inbox.held()
         if held:
@@ -227,15 +231,19 @@ class StreamReader:
                 pipe.xclaim(stream, GROUP, self.consumer, 0, list(ids), justid=True)
             pipe.execute(raise_on_error=False)
         connected = _connected_names(client)
+        left = False
         for stream in self.streams:
             if stream not in self.owned:
-                self._claim(client, stream, connected)
+                left = self._claim(client, stream, connected) or left
+        return left
 
-    def _claim(self, client: redis.Redis, stream: str, connected: set[str] | None) -> None:
+    def _claim(self, client: redis.Redis, stream: str, connected: set[str] | None) -> bool:
         """Claim the entries of ``stream`` held by consumers that are not connected (they
         died: their reader connection is named after them) or that stayed idle longer than
-        ``claim_idle_time``; forget consumers long idle with nothing pending."""
+        ``claim_idle_time``; forget consumers long idle with nothing pending. Returns whether
+        a dead consumer's entries were left for want of room."""
         forget_after = self._claim_idle_ms * _FORGET_AFTER
+        left = False
         for info in client.xinfo_consumers(stream, GROUP):
             name = _text(info["name"])
             if name == self.consumer:
@@ -244,8 +252,11 @@ class StreamReader:
                 if info["idle"] > forget_after:
                     self._factory.scripts.forget(keys=[stream], args=[GROUP, name], client=client)
                 continue
+            if connected is None or name in connected:
+                continue
             room = self._inbox.room()
-            if connected is None or name in connected or not room:
+            left = left or info["pending"] > room
+            if not room:
                 continue
             pending = client.xpending_range(stream, GROUP, "-", "+", room, consumername=name)
             ids: list[Any] = [p["message_id"] for p in pending]
@@ -261,6 +272,7 @@ class StreamReader:
             if claimed:
                 LOG.info("Claimed %d messages of %s idle too long", len(claimed), stream)
                 self._deliver(client, [[stream, claimed]], redelivered=True)
+        return left
 
     def _deliver(self, client: redis.Redis, reply: Any, redelivered: bool) -> None:
         """Add the entries of an ``XREADGROUP``/``XCLAIM`` reply to the inbox; acknowledge
