@@ -2,12 +2,19 @@
 
 Usage: ``oslo_peer.py MODE URL EXCHANGE TOPIC``; prints one JSON object per line on stdout.
 
-* ``server``: an RPC server (server name ``oslo``) with ``echo``, ``context``, ``fail``,
-  ``sleep`` and ``record`` (prints ``{"record": value}``); prints ``{"ready": true}`` once
-  consuming and runs until stdin is closed.
-* ``client``: calls ``echo``, ``context`` and ``fail`` on the topic, ``sleep(1.2)`` with a
-  0.4 s call monitor, casts ``record(1)``, fanout-casts ``record("fanout")``; prints
-  ``{"echo": ..., "context": ..., "fail": ..., "monitored": ...}``.
+The URL's query carries ``[oslo_messaging_rabbit]`` options, as for rpcmsg (stream fanout,
+transient quorum queues, queue manager names...). Transports allow remote exceptions from
+``configparser`` (``allowed_remote_exmods``).
+
+* ``server``: an RPC server (server name ``oslo``, endpoint version 1.5) with ``echo``,
+  ``context``, ``fail`` (``ValueError``), ``fail_allowed`` (``configparser.Error``),
+  ``fail_private`` (a class of this script's, a module nobody allows), ``sleep`` and
+  ``record`` (prints ``{"record": value}``); prints ``{"ready": true}`` once consuming and
+  runs until stdin is closed.
+* ``client``: calls ``echo``, ``context``, the three ``fail*`` and a missing method on the
+  topic, ``sleep(1.2)`` with a 0.4 s call monitor, ``echo`` at versions 1.2 and 2.0, and
+  through a client with ``version_cap="1.5"``; casts ``record(1)``, fanout-casts
+  ``record("fanout")``; prints one object with what each gave (see ``outcome``).
 * ``notify``: sends an ``info`` notification ``interop.event`` with payload ``{"n": 1}`` on
   topic TOPIC, then prints ``{"sent": true}``.
 * ``listen``: a notification listener on TOPIC; prints ``{"ready": true}``, then each
@@ -19,6 +26,7 @@ This file must not import rpcmsg: it stands for a foreign process on the wire.
 
 from __future__ import annotations
 
+import configparser
 import json
 import sys
 import threading
@@ -37,7 +45,31 @@ def emit(obj: Any) -> None:
         sys.stdout.flush()
 
 
+class PeerError(Exception):
+    """Defined in ``__main__``: no caller allows its module."""
+
+
+def outcome(call: Any) -> list[Any]:
+    """``["ok", result]``, ``["RemoteError", exc_type, first line]`` or ``[class name,
+    is a configparser.Error, first line]`` for an exception."""
+    try:
+        return ["ok", call()]
+    except oslo_messaging.RemoteError as exc:
+        return ["RemoteError", exc.exc_type, str(exc.value).splitlines()[0]]
+    except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        return [type(exc).__name__, isinstance(exc, configparser.Error), first]
+
+
 class Endpoint:
+    target = oslo_messaging.Target(version="1.5")
+
+    def fail_allowed(self, ctxt: Any) -> None:
+        raise configparser.Error("oslo config says no")
+
+    def fail_private(self, ctxt: Any) -> None:
+        raise PeerError("oslo private says no")
+
     def echo(self, ctxt: Any, value: Any) -> Any:
         return value
 
@@ -75,7 +107,9 @@ def main(mode: str, url: str, exchange: str, topic: str) -> None:
     conf([], project="oslo-peer")
     oslo_messaging.set_transport_defaults(exchange)
     if mode in ("server", "client"):
-        transport = oslo_messaging.get_rpc_transport(conf, url)
+        transport = oslo_messaging.get_rpc_transport(
+            conf, url, allowed_remote_exmods=["configparser"]
+        )
     else:
         transport = oslo_messaging.get_notification_transport(conf, url)
     conf.set_override("control_exchange", exchange)
@@ -96,7 +130,25 @@ def main(mode: str, url: str, exchange: str, topic: str) -> None:
         result: dict[str, Any] = {
             "echo": client.call({}, "echo", value={"a": [1, "x"]}),
             "context": client.call({"user": "bob"}, "context"),
+            "fail_allowed": outcome(lambda: client.call({}, "fail_allowed")),
+            "fail_private": outcome(lambda: client.call({}, "fail_private")),
+            "nomethod": outcome(lambda: client.call({}, "nope")),
+            "v12": outcome(lambda: client.prepare(version="1.2").call({}, "echo", value=12)),
+            "v20": outcome(lambda: client.prepare(version="2.0").call({}, "echo", value=20)),
         }
+        capped = oslo_messaging.get_rpc_client(
+            transport, oslo_messaging.Target(topic=topic), timeout=15, version_cap="1.5"
+        )
+        result["cap_can_send"] = [
+            capped.can_send_version(),
+            capped.can_send_version("1.2"),
+            capped.can_send_version("1.6"),
+        ]
+        result["cap_v12"] = outcome(
+            lambda: capped.prepare(version="1.2").call({}, "echo", value="capped")
+        )
+        result["cap_v16"] = outcome(lambda: capped.prepare(version="1.6").call({}, "echo", value=0))
+        result["cap_cast_unversioned"] = outcome(lambda: capped.cast({}, "record", value="no"))
         try:
             client.call({}, "fail")
         except Exception as exc:  # the rpcmsg server's error, rebuilt by oslo
