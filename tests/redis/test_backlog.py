@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -12,29 +11,12 @@ import pytest
 
 import rpcmsg
 from rpcmsg.notify import Notifier, get_notification_listener
+from tests.redis import test_faults as faults
 from tests.redis.conftest import RedisEnv
-
-WAIT = 10.0
-
-
-def wait_for(predicate: Any, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
+from tests.redis.test_faults import WAIT, wait_for
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-        self.lock = threading.Lock()
-
-    def record(self, ctxt: Any, value: Any) -> None:
-        with self.lock:
-            self.seen.append(value)
-
+class Recorder(faults.Recorder):
     def info(self, ctxt: Any, publisher_id: Any, event_type: Any, payload: Any, md: Any) -> None:
         with self.lock:
             self.seen.append(payload["n"])
