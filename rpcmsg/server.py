@@ -200,6 +200,11 @@ class MessageHandlingServer(_OrderedTaskRunner, abc.ABC):
         self._max_workers = 1
         self._workers = 0
         self._idle = 0
+        cls = type(self)
+        self._push_style = cls._process is MessageHandlingServer._process
+        if self._push_style and cls._process_incoming is MessageHandlingServer._process_incoming:
+            raise TypeError(f"{cls.__name__} implements neither _process nor _process_incoming")
+        self._work_executor: Any = None
         super().__init__()
 
     # -- subclass hooks ----------------------------------------------------------------
@@ -208,9 +213,29 @@ class MessageHandlingServer(_OrderedTaskRunner, abc.ABC):
     def _create_listener(self) -> Listener:
         """Called by ``start()``: open the driver listener this server consumes."""
 
-    @abc.abstractmethod
     def _process(self, incoming: IncomingMessage) -> None:
-        """Called in a worker for each message; must settle it and must not raise."""
+        """Called in a worker for each message; must settle it and must not raise.
+
+        A subclass implements this, or instead oslo.messaging's hook ``_process_incoming``
+        (below) with a push-style listener.
+        """
+        raise NotImplementedError
+
+    def _process_incoming(self, incoming: Any) -> None:
+        """oslo.messaging's subclass contract, for servers written against it: when a
+        subclass implements this rather than ``_process``, ``_create_listener()`` returns a
+        listener with ``start(on_incoming)``, ``stop()`` and ``cleanup()``, which calls
+        ``on_incoming`` for each message, and each message runs here in the executor."""
+        raise NotImplementedError
+
+    def _on_incoming(self, incoming: Any) -> None:
+        self._work_executor.submit(self._process_incoming, incoming)
+
+    def _futures_executor(self, max_workers: int) -> Any:
+        cls = self._executor_cls
+        if hasattr(cls, "submit"):  # a concurrent.futures-style executor class
+            return cls(max_workers=max_workers)
+        return _Submitting(cls())
 
     def _worker_loop(self, listener: Listener) -> None:
         """The body of a worker; batch servers override it."""
@@ -255,12 +280,17 @@ class MessageHandlingServer(_OrderedTaskRunner, abc.ABC):
                 where = getattr(self, "target", None) or getattr(self, "targets", None)
                 raise ServerListenError(where, exc) from exc
             self.listener = listener
-            self._executor = self._executor_cls()
             self._max_workers = override_pool_size or self.conf.executor_thread_pool_size
-            self._workers = 0
-            self._idle = 0
             self._stopped.clear()
             self._running = True
+            if self._push_style:
+                self._work_executor = self._futures_executor(self._max_workers)
+                push_listener: Any = listener  # oslo.messaging's listener shape, not ours
+                push_listener.start(self._on_incoming)
+                return
+            self._executor = self._executor_cls()
+            self._workers = 0
+            self._idle = 0
             self._spawn_worker(listener, counted=False)
 
     def _spawn_worker(self, listener: Listener, counted: bool) -> None:
@@ -287,9 +317,12 @@ class MessageHandlingServer(_OrderedTaskRunner, abc.ABC):
             # self.listener stays for inspection (oslo.messaging keeps it); the cycle's
             # ordering guarantees this runs once per listener.
             listener, executor = self.listener, self._executor
+            work_executor, self._work_executor = self._work_executor, None
             self._executor = None
         if executor is not None:
             executor.join()
+        if work_executor is not None:
+            work_executor.shutdown(wait=True)
         if listener is not None:
             listener.cleanup()
         with self._state_lock:
@@ -297,6 +330,20 @@ class MessageHandlingServer(_OrderedTaskRunner, abc.ABC):
 
     def reset(self) -> None:
         """``ServiceBase.reset`` (a service's SIGHUP); there is nothing to reset."""
+
+
+class _Submitting:
+    """An rpcmsg executor behind the ``submit``/``shutdown`` face push-style servers use."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._executor.spawn(lambda: fn(*args, **kwargs))
+
+    def shutdown(self, wait: bool = True) -> None:
+        if wait:
+            self._executor.join()
 
 
 def _register_as_oslo_service() -> None:

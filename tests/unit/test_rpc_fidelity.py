@@ -305,3 +305,58 @@ def test_servers_are_oslo_service_bases(fake_env: DriverEnv) -> None:
         fake_env.notification_transport(), [rpcmsg.Target(topic=fake_env.unique())], []
     )
     assert isinstance(listener, service.ServiceBase)
+
+
+class PushListener:
+    """oslo.messaging's listener shape: it pushes each message to ``on_incoming``."""
+
+    def __init__(self) -> None:
+        self.on_incoming: Any = None
+        self.calls: list[str] = []
+
+    def start(self, on_incoming: Any) -> None:
+        self.calls.append("start")
+        self.on_incoming = on_incoming
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def cleanup(self) -> None:
+        self.calls.append("cleanup")
+
+
+def test_oslo_style_server_subclass_runs_process_incoming(fake_env: DriverEnv) -> None:
+    handled: list[Any] = []
+    release = threading.Event()
+
+    class PushServer(rpcmsg.MessageHandlingServer):
+        def _create_listener(self) -> Any:
+            return PushListener()
+
+        def _process_incoming(self, incoming: Any) -> None:
+            release.wait(WAIT)
+            handled.append(incoming)
+
+    server = PushServer(fake_env.transport(), None)
+    server.start()
+    listener: Any = server.listener
+    assert listener.calls == ["start"]
+    listener.on_incoming("m1")
+    listener.on_incoming("m2")
+    server.stop()
+    waited = threading.Event()
+    threading.Thread(target=lambda: (server.wait(), waited.set()), daemon=True).start()
+    assert not waited.wait(0.2), "wait() must wait for messages in hand"
+    release.set()
+    assert waited.wait(WAIT)
+    assert sorted(handled) == ["m1", "m2"]
+    assert listener.calls == ["start", "stop", "cleanup"]
+
+
+def test_a_server_subclass_needs_a_processing_hook(fake_env: DriverEnv) -> None:
+    class Neither(rpcmsg.MessageHandlingServer):
+        def _create_listener(self) -> Any:
+            return PushListener()
+
+    with pytest.raises(TypeError, match="_process"):
+        Neither(fake_env.transport(), None)
