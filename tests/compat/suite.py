@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -102,45 +103,58 @@ def extract_tests(wheel: str, dest: str) -> str:
 
 
 def _run_one(python: str, tests_dir: str, name: str, out_dir: str, timeout: float) -> ModuleResult:
+    """Run a module's tests, starting its process again past each test that hung."""
     result = ModuleResult(name)
     out_path = os.path.join(out_dir, name + ".jsonl")
-    cmd = [
-        python,
-        os.path.join(HERE, "run_module.py"),
-        tests_dir,
-        name,
-        os.path.join(HERE, "excluded.txt"),
-        out_path,
-    ]
-    try:
-        proc = subprocess.run(
-            cmd, cwd=out_dir, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if proc.returncode != 0:
+    skip_path = os.path.join(out_dir, name + ".skip.json")
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(skip_path, "w", encoding="utf-8") as f:
+            json.dump(sorted(result.results), f)
+        cmd = [
+            python,
+            os.path.join(HERE, "run_module.py"),
+            *(tests_dir, name, os.path.join(HERE, "excluded.txt"), out_path, skip_path),
+        ]
+        left = deadline - time.monotonic()
+        returncode: int | None = None
+        try:
+            proc = subprocess.run(
+                cmd, cwd=out_dir, capture_output=True, text=True, timeout=max(left, 1), check=False
+            )
+            returncode = proc.returncode
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-            result.problem = f"module process exited {proc.returncode}: {tail[0][:300]}"
-    except subprocess.TimeoutExpired:
-        result.problem = f"module process killed after {timeout:.0f}s"
+        except subprocess.TimeoutExpired:
+            result.problem = f"module process killed after {timeout:.0f}s"
+        done = _read_events(out_path, result)
+        if done or result.problem:
+            return result
+        if returncode != 3:  # not the watchdog: a crash
+            result.problem = f"module process exited {returncode}: {tail[0][:300]}"
+            return result
+
+
+def _read_events(path: str, result: ModuleResult) -> bool:
     done = False
-    if os.path.exists(out_path):
-        with open(out_path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if "collected" in event:
-                    result.collected = event["collected"]
-                elif "import_error" in event:
-                    lines = event["import_error"].strip().splitlines()
-                    result.problem = "import failed: " + (lines[-1] if lines else "")
-                elif "done" in event:
-                    done = True
-                else:
-                    result.results[event["id"]] = (event["status"], event["detail"])
-    if not done and not result.problem:
-        result.problem = "module process ended before finishing"
-    return result
+    if not os.path.exists(path):
+        return done
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if "collected" in event:
+                result.collected = event["collected"]
+                done = False
+            elif "import_error" in event:
+                lines = event["import_error"].strip().splitlines()
+                result.problem = "import failed: " + (lines[-1] if lines else "")
+            elif "done" in event:
+                done = True
+            else:
+                result.results[event["id"]] = (event["status"], event["detail"])
+    return done
 
 
 def run(

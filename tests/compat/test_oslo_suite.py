@@ -16,9 +16,9 @@ import pytest
 from tests.compat import suite
 from tests.compat.exclusions import load_exclusions
 
-# Share of the non-excluded tests that must pass. The target is 0.90; this is the
-# floor actually reached, so a regression fails and the gap stays visible.
-PASS_FLOOR = 0.40
+# Share of the non-excluded tests that must pass (the target). If it ever has to go
+# lower, set it to the floor actually reached and say so: never above the truth.
+PASS_FLOOR = 0.90
 
 
 @pytest.mark.slow
