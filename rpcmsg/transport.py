@@ -98,29 +98,8 @@ class Transport:
         address = Target(exchange=self._require_exchange(target.exchange), topic=target.topic)
         self._driver.send_notification(address, body, retry=retry)
 
-    def _send(
-        self,
-        target: Target,
-        ctxt: Any,
-        message: dict[str, Any],
-        wait_for_reply: bool | None = None,
-        timeout: float | None = None,
-        call_monitor_timeout: float | None = None,
-        retry: int | None = None,
-        transport_options: TransportOptions | None = None,
-    ) -> Any:
-        """oslo.messaging's client-to-transport seam (clients call it); see ``_rpcsend``."""
-        return _rpcsend.send(
-            self,
-            target,
-            ctxt,
-            message,
-            wait_for_reply,
-            timeout,
-            call_monitor_timeout,
-            retry,
-            transport_options,
-        )
+    #: oslo.messaging's client-to-transport seam: ``_send(target, ctxt, message, ...)``.
+    _send = _rpcsend.send
 
     def cleanup(self) -> None:
         """Release the driver's connections; the transport is unusable afterwards."""
