@@ -11,12 +11,12 @@ The tree::
     │   ├── InvalidTarget (ValueError)     a Target unfit for the operation
     │   ├── InvalidTransportURL            the URL does not parse
     │   ├── DriverLoadFailure              no driver for the URL's scheme
-    │   ├── ExecutorLoadFailure            no executor of that name
     │   ├── RemoteError                    a remote exception not allowed to be rebuilt
     │   ├── RPCVersionCapError             message version above the client's cap
     │   ├── ClientSendError                the driver failed to send a client's message
     │   ├── TransportDriverError           raised by drivers at the seam
     │   ├── MessagingServerError
+    │   │   ├── ExecutorLoadFailure        no executor of that name
     │   │   ├── ServerListenError          a server could not start consuming
     │   │   ├── TaskTimeout                start/stop/wait(timeout=) ran out waiting
     │   │   └── RPCDispatcherError
@@ -139,15 +139,6 @@ class DriverLoadFailure(MessagingException):
         self.available = list(available or [])
 
 
-class ExecutorLoadFailure(MessagingException):
-    """No executor of that name is registered, or it failed to load."""
-
-    def __init__(self, executor: str, ex: BaseException) -> None:
-        super().__init__(f'Failed to load executor "{executor}": {ex}')
-        self.executor = executor
-        self.ex = ex
-
-
 class RemoteError(MessagingException):
     """A remote endpoint raised an exception that may not be rebuilt locally.
 
@@ -194,6 +185,15 @@ class TransportDriverError(MessagingException):
 
 class MessagingServerError(MessagingException):
     """Base class for errors raised by servers."""
+
+
+class ExecutorLoadFailure(MessagingServerError):
+    """No executor of that name is registered, or it failed to load."""
+
+    def __init__(self, executor: str, ex: BaseException) -> None:
+        super().__init__(f'Failed to load executor "{executor}": {ex}')
+        self.executor = executor
+        self.ex = ex
 
 
 class TaskTimeout(MessagingServerError):

@@ -56,7 +56,8 @@ class JsonPayloadSerializer(NoOpSerializer):
     """Reduces entities to JSON primitives: datetimes to ISO text, sets and tuples to lists,
     objects to their ``__dict__``."""
 
-    def serialize_entity(self, ctxt: Any, entity: Any) -> Any:
+    @staticmethod
+    def serialize_entity(context: Any, entity: Any) -> Any:  # static, as oslo.messaging's
         return to_primitive(entity, convert_instances=True)
 
 

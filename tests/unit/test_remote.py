@@ -144,6 +144,11 @@ def test_messaging_exceptions_take_args_like_oslos() -> None:
     assert exc.args == ("Endpoint does not support RPC method m",) and exc.method == "m"
     assert str(rpcmsg.UnsupportedVersion("2.0")) == "Endpoint does not support RPC version 2.0"
     assert issubclass(rpcmsg.exceptions.ConfigurationError, rpcmsg.MessagingException)
+    assert issubclass(rpcmsg.ExecutorLoadFailure, rpcmsg.MessagingServerError)
+
+
+def test_json_payload_serializer_serialize_entity_is_static_as_oslos() -> None:
+    assert rpcmsg.JsonPayloadSerializer.serialize_entity(None, (1, 2)) == [1, 2]
 
 
 def test_garbage_failure_is_remote_error_not_crash() -> None:
