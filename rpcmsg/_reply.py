@@ -53,11 +53,16 @@ class ReplyWaiter:
 
     @property
     def address(self) -> str:
+        return self.address_by(None)
+
+    def address_by(self, deadline: float | None) -> str:
+        """The reply address, opening the consumer first (by ``deadline``, a
+        ``time.monotonic()`` value) when this is the transport's first call."""
         consumer = self._consumer
         if consumer is None:
             with self._lock:
                 if self._consumer is None:
-                    self._consumer = self._driver.open_reply_consumer(self._on_reply)
+                    self._consumer = self._driver.open_reply_consumer(self._on_reply, deadline)
                     self._polled = self._consumer.polled
                     self._closed = False
                 consumer = self._consumer

@@ -8,6 +8,7 @@ ids and the reply address, encodes, and hands the bytes to the driver.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rpcmsg import _wire
@@ -63,16 +64,26 @@ def send(
         body = _wire.check_size(_encode(message), limit, "a cast")
         driver.send(target, body, expiration=None, retry=retry, mandatory=mandatory)
         return None
+    # One deadline for connecting, sending and waiting (rpcmsg.driver.base, "Deadlines").
+    deadline = None if timeout is None else time.monotonic() + timeout
     replies = transport._replies
     msg_id = _wire.new_id()
     message["_msg_id"] = msg_id
-    message["_reply_q"] = replies.address
+    message["_reply_q"] = replies.address_by(deadline)
     if call_monitor_timeout:
         message["_timeout"] = call_monitor_timeout
     body = _wire.check_size(_encode(message), limit, "a call")
     q = replies.register(msg_id)
     try:
-        driver.send(target, body, expiration=timeout, retry=retry, mandatory=mandatory)
-        return replies.wait(msg_id, q, timeout, call_monitor_timeout)
+        driver.send(
+            target,
+            body,
+            expiration=timeout,
+            retry=retry,
+            mandatory=mandatory,
+            deadline=deadline,
+        )
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return replies.wait(msg_id, q, left, call_monitor_timeout)
     finally:
         replies.unregister(msg_id)

@@ -8,6 +8,7 @@ See :mod:`rpcmsg.driver.base` for the contract and ``docs/drivers.md`` for a gui
 from __future__ import annotations
 
 from rpcmsg.driver.base import (
+    DEADLINE_SLACK,
     JSON,
     Capabilities,
     Driver,
@@ -19,6 +20,7 @@ from rpcmsg.driver.base import (
 from rpcmsg.driver.settings import load_settings
 
 __all__ = [
+    "DEADLINE_SLACK",
     "JSON",
     "Capabilities",
     "Driver",

@@ -25,7 +25,22 @@ own background threads through :mod:`threading`, so that in an eventlet-patched 
 are green threads.
 
 ``retry`` everywhere means: ``None`` or ``-1`` retry a failed send for ever, ``0`` never
-retry, ``N`` retry at most ``N`` times. Broker library errors never cross this seam: drivers
+retry, ``N`` retry at most ``N`` times.
+
+Deadlines. A call returns its result, raises the remote error, or raises
+``MessagingTimeout`` within its ``timeout`` plus :data:`DEADLINE_SLACK`, whatever the broker
+does: refuses connections, takes them and never answers, drops what it is sent, answers
+slowly, restarts. Connecting, sending and waiting for the reply share that one deadline: the
+core computes it once (a ``time.monotonic()`` value) and passes it to
+``open_reply_consumer`` and ``send``, which must return or raise by then, bounding every
+connection attempt, handshake, declaration, lock and socket read or write by the time left
+(never a fixed connect timeout per host or the full socket timeout per attempt), and
+``ReplyConsumer.poll(timeout)`` returns within ``timeout`` too. A send without a deadline (a
+cast, a notification) ends within its retry budget: ``retry=N`` makes at most ``N + 1``
+attempts, each bounded by the driver's connect and socket timeouts (its spec sheet names
+them), with the driver's backoff between them; only ``retry=None`` may go on for ever.
+
+Broker library errors never cross this seam: drivers
 raise :class:`~rpcmsg.exceptions.TransportDriverError` (or a more specific rpcmsg exception)
 ``from`` the original.
 """
@@ -44,6 +59,7 @@ from rpcmsg.target import Target
 
 __all__ = [
     "JSON",
+    "DEADLINE_SLACK",
     "Capabilities",
     "Driver",
     "IncomingMessage",
@@ -53,6 +69,9 @@ __all__ = [
 ]
 
 JSON = "application/json"
+
+#: How far past its ``timeout`` a call may end (seconds); see "Deadlines" above.
+DEADLINE_SLACK = 0.5
 
 #: Called by a driver with ``(body, content_type)`` for each reply that reaches a reply address.
 ReplyHandler = Callable[[bytes, str], None]
@@ -194,8 +213,12 @@ class Driver(abc.ABC):
         expiration: float | None = None,
         retry: int | None = None,
         mandatory: bool = False,
+        deadline: float | None = None,
     ) -> None:
         """Send an RPC request to ``target`` (``exchange`` always set by the caller).
+
+        ``deadline`` (a ``time.monotonic()`` value, set on calls) is when the call ends:
+        return by then or raise ``MessagingTimeout`` (see "Deadlines" above).
 
         Returns once the broker has taken the message, or once the driver has taken
         responsibility for it: a driver may pipeline broker confirmations provided it keeps
@@ -226,8 +249,14 @@ class Driver(abc.ABC):
         dropped without error: the caller is gone and must not block the server."""
 
     @abc.abstractmethod
-    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+    def open_reply_consumer(
+        self, on_reply: ReplyHandler, deadline: float | None = None
+    ) -> ReplyConsumer:
         """Create a reply address whose replies go to ``on_reply``.
+
+        Called by the first call of a transport, with that call's ``deadline``: a driver
+        that connects or declares the address here does so by then, and past it either
+        raises ``MessagingTimeout`` or goes on connecting in the background.
 
         A pushing consumer calls ``on_reply`` from a driver thread (or the replying thread); a
         polled one calls it from ``poll`` (see :class:`ReplyConsumer`). ``on_reply`` never

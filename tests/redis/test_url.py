@@ -65,7 +65,7 @@ def test_rediss_uses_tls_with_the_configured_files() -> None:
     )
     assert driver.connection.tls
     pool = driver._factory.shared.connection_pool
-    assert pool.connection_class is redis.SSLConnection
+    assert issubclass(pool.connection_class, redis.SSLConnection)
     kwargs = pool.connection_kwargs
     assert (kwargs["ssl_ca_certs"], kwargs["ssl_certfile"], kwargs["ssl_keyfile"]) == (
         "/etc/ca.pem",

@@ -64,7 +64,9 @@ class Driver:
     def __init__(self) -> None:
         self.consumer: ScriptedConsumer | None = None
 
-    def open_reply_consumer(self, on_reply: ReplyHandler) -> ScriptedConsumer:
+    def open_reply_consumer(
+        self, on_reply: ReplyHandler, deadline: float | None = None
+    ) -> ScriptedConsumer:
         self.consumer = ScriptedConsumer(on_reply)
         return self.consumer
 

@@ -28,7 +28,8 @@ __all__ = ["CONNECTION_NAME", "Connector", "remaining"]
 
 LOG = logging.getLogger(__name__)
 
-#: Upper bound for one TCP/AMQP connection attempt to one host.
+#: Upper bound for one TCP/AMQP connection attempt to one host (less when a deadline is
+#: nearer).
 CONNECT_TIMEOUT = 5.0
 
 #: Shown by ``rabbitmqctl list_connections client_properties``: which process owns it.
@@ -67,6 +68,27 @@ def ssl_protocol(version: str) -> int | None:
 def remaining(deadline: float | None) -> float | None:
     """Seconds left until ``deadline`` (a ``time.monotonic()`` value), never negative."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class _Connection(amqp.Connection):  # type: ignore[misc]
+    """An ``amqp.Connection`` whose opening ends by a deadline.
+
+    py-amqp reads ``connect_timeout`` for the TCP connect, the TLS handshake and again
+    before each frame of the AMQP handshake, so returning the time left bounds the whole
+    opening, not each step, against a broker that answers slowly or not at all.
+    """
+
+    deadline: float | None = None
+
+    @property
+    def connect_timeout(self) -> float:
+        if self.deadline is None:
+            return self._connect_timeout
+        return max(0.001, min(self._connect_timeout, self.deadline - time.monotonic()))
+
+    @connect_timeout.setter
+    def connect_timeout(self, value: float) -> None:
+        self._connect_timeout = value
 
 
 class Connector:
@@ -142,20 +164,25 @@ class Connector:
             options["server_hostname"] = hostname.strip("[]")
         return options
 
-    def _connect_one(self, index: int, timeout: float) -> amqp.Connection:
+    def _connect_one(self, index: int, deadline: float | None) -> amqp.Connection:
         hostname, port, user, password = self._hosts[index]
-        conn = amqp.Connection(
+        conn = _Connection(
             host=f"{hostname}:{port}",
             userid=user,
             password=password,
             virtual_host=self.virtual_host,
             login_method=self.settings.rabbit_login_method,
             ssl=self._ssl_options(hostname),
-            connect_timeout=timeout,
+            connect_timeout=CONNECT_TIMEOUT,
             heartbeat=self.settings.heartbeat_timeout_threshold,
             client_properties={"product": "rpcmsg", "connection_name": CONNECTION_NAME},
         )
+        conn.deadline = deadline
         conn.connect()
+        if deadline is not None and time.monotonic() >= deadline:
+            conn.collect()
+            raise TimeoutError("the connection opened too late")
+        conn.deadline = None
         return conn
 
     def open(
@@ -181,7 +208,7 @@ class Connector:
                 if left is not None and left <= 0:
                     raise MessagingTimeout("Timed out connecting to RabbitMQ") from last
                 try:
-                    conn = self._connect_one(index, min(CONNECT_TIMEOUT, left or CONNECT_TIMEOUT))
+                    conn = self._connect_one(index, deadline)
                 except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
                     LOG.warning("RabbitMQ at %s unreachable: %s", self._hosts[index][0], exc)
                     last = exc

@@ -36,7 +36,7 @@ from typing import Any
 import amqp
 
 from rpcmsg import _sync
-from rpcmsg.exceptions import TransportDriverError
+from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
 from rpcmsg_drivers.amqp.connection import Connector
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.topology import Queue
@@ -50,6 +50,7 @@ Operation = Callable[[Any], None]
 
 _START_ERRORS: tuple[type[BaseException], ...] = (
     TransportDriverError,
+    MessagingTimeout,
     *CONNECTION_ERRORS,
     *CHANNEL_ERRORS,
 )
@@ -113,14 +114,15 @@ class ConsumerThread:
 
     # -- life cycle (any thread) -------------------------------------------------------
 
-    def start(self, background: bool = False) -> None:
+    def start(self, background: bool = False, deadline: float | None = None) -> None:
         """Connect, declare and consume, then start the thread.
 
-        Tries each host once. When none answers, raises ``TransportDriverError``, or with
+        Tries each host once, by ``deadline`` (``time.monotonic()``) if given. When none
+        answers, raises ``TransportDriverError`` (or ``MessagingTimeout``), or with
         ``background`` leaves the thread to keep trying.
         """
         try:
-            self._setup(self._connector.open(retry=0))
+            self._setup(self._connector.open(retry=0, deadline=deadline), deadline)
         except _START_ERRORS as exc:
             self._drop_connection()
             if not background:
@@ -168,26 +170,38 @@ class ConsumerThread:
 
     # -- the thread --------------------------------------------------------------------
 
-    def _setup(self, conn: amqp.Connection) -> None:
+    def _setup(self, conn: amqp.Connection, deadline: float | None = None) -> None:
         self._conn = conn
         self._connected_once = True
-        # Reads in this thread all use IDLE_WAIT: with the socket's own timeout equal to it,
-        # py-amqp does not switch the socket's mode back and forth around every read.
-        conn.transport.sock.settimeout(IDLE_WAIT)
+        sock = conn.transport.sock
+
+        def bound() -> None:
+            # Each step's reads end by the deadline; then, and without one, reads in this
+            # thread all use IDLE_WAIT: with the socket's own timeout equal to it, py-amqp
+            # does not switch the socket's mode back and forth around every read.
+            left = IDLE_WAIT if deadline is None else deadline - time.monotonic()
+            sock.settimeout(max(0.001, min(IDLE_WAIT, left)))
+
+        bound()
         channel = conn.channel()
         if self._prefetch > 0:
+            bound()
             channel.basic_qos(0, self._prefetch, False)
         for queue in self._queues:
+            bound()
             queue.declare(channel)
-        self._tags = [
-            channel.basic_consume(
-                queue.name,
-                no_ack=self._no_ack,
-                callback=self._callback(queue),
-                arguments=self._consume_arguments(queue),
+        self._tags = []
+        for queue in self._queues:
+            bound()
+            self._tags.append(
+                channel.basic_consume(
+                    queue.name,
+                    no_ack=self._no_ack,
+                    callback=self._callback(queue),
+                    arguments=self._consume_arguments(queue),
+                )
             )
-            for queue in self._queues
-        ]
+        sock.settimeout(IDLE_WAIT)
         self._channel = channel
 
     def _consume_arguments(self, queue: Queue) -> dict[str, Any] | None:

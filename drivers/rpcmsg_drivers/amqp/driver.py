@@ -73,6 +73,12 @@ Guarantees:
   the reply consumer wait ``kombu_reconnect_delay`` plus up to ``kombu_reconnect_splay``
   random seconds, then declare their queues and consume again. A call whose broker stays
   unreachable raises ``MessagingTimeout`` at its timeout, never hangs.
+* Deadlines (``rpcmsg.driver.base``): a call's connecting (each host gets the time left, at
+  most 5 s, for the TCP connect, TLS and AMQP handshakes together), waiting for a
+  publishing connection held by other senders, declaring and publishing all end by its
+  deadline. A cast or notification attempt takes at most 5 s per host to connect;
+  ``retry=N`` allows ``N`` more rounds over the hosts, ``rabbit_retry_interval`` (plus
+  ``rabbit_retry_backoff`` per round, at most ``rabbit_interval_max``) apart.
 * AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked by whoever reads a
   consuming connection, else by its keeping thread (green threads under eventlet), and by
   one thread for the publishing connections.
@@ -173,6 +179,7 @@ class AMQPDriver(Driver):
         expiration: float | None = None,
         retry: int | None = None,
         mandatory: bool = False,
+        deadline: float | None = None,
     ) -> None:
         _check_body(body)
         topic = target.topic or ""
@@ -189,7 +196,7 @@ class AMQPDriver(Driver):
             confirm=not is_call,
             mandatory=mandatory,
             retry=retry,
-            deadline=wait_deadline(expiration),
+            deadline=wait_deadline(expiration) if deadline is None else deadline,
         )
 
     def listen(self, target: Target) -> Listener:
@@ -219,9 +226,11 @@ class AMQPDriver(Driver):
             returnable=True,
         )
 
-    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+    def open_reply_consumer(
+        self, on_reply: ReplyHandler, deadline: float | None = None
+    ) -> ReplyConsumer:
         queue = self.topology.reply_queue(self.topology.reply_address())
-        return AMQPReplyConsumer(self.connector, queue, on_reply)
+        return AMQPReplyConsumer(self.connector, queue, on_reply, deadline)
 
     # -- notifications -----------------------------------------------------------------
 

@@ -78,7 +78,9 @@ class Link:
         self.retired = False
 
     def channel(self, kind: int, *, retry: int | None = None, deadline: float | None = None) -> Any:
-        """The channel of ``kind``, connecting first when needed."""
+        """The channel of ``kind``, connecting first when needed; the connection's socket
+        reads and writes end by ``deadline`` from now on (see :meth:`bound_io`)."""
+        self.bound_io(deadline)
         # Confirmed publishes need not look for a close first: what the connection loses,
         # they resend. Acks are read in batches once the window fills.
         if self.conn is not None and kind != self.CONFIRM:
@@ -91,6 +93,7 @@ class Link:
             self.conn = self.connector.open(retry=retry, deadline=deadline)
             self._channels = {}
             self.declared = set()
+            self.bound_io(deadline)
         channel = self._channels.get(kind)
         if channel is None or not channel.is_open:
             if kind == self.CONFIRM:
@@ -186,6 +189,15 @@ class Link:
                     conn.collect()
                 except Exception:
                     pass
+
+    def bound_io(self, deadline: float | None) -> None:
+        """Make every socket read and write of the connection end by ``deadline`` (with
+        ``None``: block as long as it takes, py-amqp's default), so that a broker that
+        stops answering mid-publish costs a call no more than its deadline."""
+        conn = self.conn
+        sock = None if conn is None else getattr(conn.transport, "sock", None)
+        if sock is not None:
+            sock.settimeout(None if deadline is None else max(0.001, deadline - time.monotonic()))
 
     def poll_input(self) -> None:
         """Handle what the broker sent meanwhile (acks, a connection.close, heartbeats)

@@ -218,7 +218,13 @@ class AMQPReplyConsumer(ReplyConsumer):
 
     polled: ClassVar[bool] = True
 
-    def __init__(self, connector: Connector, queue: Queue, on_reply: ReplyHandler) -> None:
+    def __init__(
+        self,
+        connector: Connector,
+        queue: Queue,
+        on_reply: ReplyHandler,
+        deadline: float | None = None,
+    ) -> None:
         self.address = queue.name
         self._queue = queue
         self._on_reply = on_reply
@@ -232,8 +238,9 @@ class AMQPReplyConsumer(ReplyConsumer):
             polled=True,
         )
         # A call must end in MessagingTimeout, not in an error here, while the broker is
-        # unreachable: the consumer keeps trying in the background.
-        self._consumer.start(background=True)
+        # unreachable: the consumer keeps trying in the background. The first try ends by
+        # the first call's deadline.
+        self._consumer.start(background=True, deadline=deadline)
 
     def _on_message(self, message: amqp.Message, generation: int) -> None:
         try:

@@ -73,14 +73,16 @@ class Publisher:
 
     # -- the pool ----------------------------------------------------------------------
 
-    def _acquire(self) -> Link:
+    def _acquire(self, deadline: float | None = None) -> Link:
+        """A link for this thread alone; waiting for one ends at ``deadline`` (casts that
+        retry through an outage may hold every link) with ``MessagingTimeout``."""
         while True:
-            link = self._take()
+            link = self._take(deadline)
             if not link.retired:
                 return link
             link.lock.release()  # expired while we waited for it: take another
 
-    def _take(self) -> Link:
+    def _take(self, deadline: float | None) -> Link:
         for link in self._links:
             if link.lock.acquire(blocking=False):
                 return link
@@ -92,7 +94,9 @@ class Publisher:
                 self._start_keepalive()
                 return link
             link = self._links[next(self._turn) % len(self._links)]
-        link.lock.acquire()
+        left = remaining(deadline)
+        if not link.lock.acquire(timeout=-1 if left is None else left):
+            raise MessagingTimeout("Timed out waiting for a connection to publish to RabbitMQ")
         return link
 
     def _expire_idle(self) -> None:
@@ -246,7 +250,7 @@ class Publisher:
         failures = 0
         redeclared = False
         tracked = False
-        link = self._acquire()
+        link = self._acquire(deadline)
         link.last_used = time.monotonic()
         try:
             while True:
@@ -256,6 +260,7 @@ class Publisher:
                         self._resend(link, channel)
                     if not tracked:
                         self._declare(link, channel, exchange, queue)
+                        link.bound_io(deadline)  # a socket timeout bounds one step only
                         if kind == Link.MANDATORY:
                             self._publish_mandatory(
                                 link, channel, exchange, routing_key, message, deadline
@@ -301,6 +306,7 @@ class Publisher:
                         raise translate(exc, f"publishing to {exchange.name!r}") from exc
                     LOG.info("Publishing failed (%s); reconnecting", exc)
         finally:
+            link.bound_io(None)
             link.lock.release()
 
     @staticmethod
@@ -351,6 +357,7 @@ class Publisher:
             except _FLUSH_ERRORS:
                 link.reset()
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        link.bound_io(None)
         return len(link.unconfirmed) + len(link.resend)
 
     @staticmethod

@@ -8,6 +8,9 @@ encoded by the core exactly as for a real broker, so a payload JSON cannot carry
 as it would there. Nothing sleeps or polls: consumers block on their inbox and replies are
 handed straight to the waiting caller.
 
+Deadlines: nothing here waits on a broker, so every send returns at once, well within a
+call's deadline.
+
 Guarantees: within one process, at least once for casts and notifications: a message a
 listener took but did not settle goes back to its queue when the listener is cleaned up.
 Nothing survives the process. A listener holds at most twice ``executor_thread_pool_size``
@@ -171,6 +174,7 @@ class FakeDriver(Driver):
         expiration: float | None = None,
         retry: int | None = None,
         mandatory: bool = False,
+        deadline: float | None = None,
     ) -> None:
         _check_body(body)
         topic = target.topic or ""
@@ -210,7 +214,9 @@ class FakeDriver(Driver):
             return
         handler(body, content_type)
 
-    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+    def open_reply_consumer(
+        self, on_reply: ReplyHandler, deadline: float | None = None
+    ) -> ReplyConsumer:
         return _FakeReplyConsumer(self.broker, on_reply)
 
     # -- notifications -----------------------------------------------------------------

@@ -34,6 +34,7 @@ from rpcmsg._url import TransportURL
 from rpcmsg.exceptions import InvalidTransportURL, MessagingTimeout
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS, retryable, translate
 from rpcmsg_drivers.redis.options import Settings
+from rpcmsg_drivers.redis.resp import connection_class, time_limit
 from rpcmsg_drivers.redis.scripts import Scripts
 
 __all__ = ["ClientFactory", "ConnectionConfig", "close_client", "parse_url"]
@@ -152,13 +153,16 @@ class ClientFactory:
         kwargs = dict(self.config.kwargs, client_name=name) if name else self.config.kwargs
         pool: redis.ConnectionPool
         if self._sentinel is not None:
+            kwargs = dict(
+                kwargs, connection_class=connection_class(redis.sentinel.SentinelManagedConnection)
+            )
             pool = redis.sentinel.SentinelConnectionPool(  # type: ignore[no-untyped-call]
                 self.config.service_name, self._sentinel, is_master=True, **kwargs
             )
         else:
             host, port = self.config.hosts[0]
-            if self.config.tls:
-                kwargs = dict(kwargs, connection_class=redis.SSLConnection)
+            base = redis.SSLConnection if self.config.tls else redis.Connection
+            kwargs = dict(kwargs, connection_class=connection_class(base))
             pool = redis.ConnectionPool(host=host, port=port, **kwargs)
         return redis.Redis(connection_pool=pool, single_connection_client=single)
 
@@ -172,11 +176,13 @@ class ClientFactory:
         """Run ``op`` on the shared client; on connection errors reconnect and try again as
         ``retry`` allows (``None``/-1: for ever, 0: never, N: N more times), waiting with
         backoff. Raises ``TransportDriverError`` from the last error, or ``MessagingTimeout``
-        once the ``deadline`` (``time.monotonic()``) of a call's request has passed."""
+        once the ``deadline`` (``time.monotonic()``) of a call's request has passed: each
+        attempt gets the time left (see ``resp.time_limit``), not the full socket timeout."""
         attempt = 0
         while True:
             try:
-                return op(self.shared)
+                with time_limit(deadline):
+                    return op(self.shared)
             except REDIS_ERRORS as exc:
                 limited = retry is not None and retry >= 0
                 if not retryable(exc) or (limited and attempt >= (retry or 0)) or self.closed:

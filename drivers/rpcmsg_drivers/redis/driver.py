@@ -55,6 +55,11 @@ Guarantees:
   every fanout listener gets its own copy.
 * A caller gets its reply or ``MessagingTimeout``; reply lists of callers that died expire
   after ``reply_ttl``.
+* Deadlines (``rpcmsg.driver.base``): each attempt of a call's send gets the time left
+  (opening a connection, its handshake, the command's reply), not the full
+  ``socket_timeout``; a reply poll ends soon after its blocking pop. A cast or notification
+  attempt takes at most ``socket_connect_timeout`` plus ``socket_timeout`` per wait;
+  ``retry=N`` allows ``N`` more attempts, with the ``retry_interval`` backoff between them.
 * Memory is bounded and nothing unacknowledged is trimmed: acknowledged entries are deleted
   at once, so a stream holds only what is pending or undelivered, and a stream or call list
   holding ``stream_max_length`` messages takes no more: a send to it raises
@@ -162,8 +167,11 @@ class RedisDriver(Driver):
         expiration: float | None = None,
         retry: int | None = None,
         mandatory: bool = False,
+        deadline: float | None = None,
     ) -> None:
         _check_body(body)
+        if deadline is None and expiration is not None:
+            deadline = time.monotonic() + expiration
         keys = self.keys(target.exchange)
         topic = target.topic or ""
         maxlen = self.settings.stream_max_length
@@ -176,6 +184,7 @@ class RedisDriver(Driver):
                 ),
                 retry,
                 f"sending a fanout cast to {topic}",
+                deadline=deadline,
             )
         elif expiration is not None:
             stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
@@ -188,7 +197,7 @@ class RedisDriver(Driver):
                 ),
                 retry,
                 f"sending a call to {calls}",
-                deadline=time.monotonic() + expiration,
+                deadline=deadline,
             )
         else:
             stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
@@ -199,6 +208,7 @@ class RedisDriver(Driver):
                 ),
                 retry,
                 f"sending a request to {stream}",
+                deadline=deadline,
             )
         delivered = self._check_room(delivered)
         if not delivered:
@@ -238,7 +248,9 @@ class RedisDriver(Driver):
             "sending a reply",
         )
 
-    def open_reply_consumer(self, on_reply: ReplyHandler) -> ReplyConsumer:
+    def open_reply_consumer(
+        self, on_reply: ReplyHandler, deadline: float | None = None
+    ) -> ReplyConsumer:
         consumer = RedisReplyConsumer(self._factory, self.keys(), on_reply)
         self._consumers.add(consumer)
         return consumer

@@ -24,7 +24,7 @@ from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import POP_ERRORS, REDIS_ERRORS
 from rpcmsg_drivers.redis.framing import unframe_reply
 from rpcmsg_drivers.redis.keys import Keys
-from rpcmsg_drivers.redis.resp import connection_of, execute, pack
+from rpcmsg_drivers.redis.resp import connection_of, execute, pack, time_limit
 
 __all__ = ["RedisReplyConsumer"]
 
@@ -35,6 +35,9 @@ _BATCH = 128
 
 #: Shortest blocking pop, in seconds (Redis reads 0 as "for ever").
 _MIN_BLOCK = 0.001
+
+#: How long after a blocking pop's end its answer may take to arrive (seconds).
+_READ_MARGIN = 0.25
 
 
 class RedisReplyConsumer(ReplyConsumer):
@@ -69,8 +72,12 @@ class RedisReplyConsumer(ReplyConsumer):
             if self._closed.is_set():
                 return
             self._polling = True
+        block = max(_MIN_BLOCK, min(timeout, self._block))
         try:
-            popped = self._pop(max(_MIN_BLOCK, min(timeout, self._block)))
+            # Connecting and popping end soon after the block, not after the socket timeout,
+            # against a Redis that takes connections and never answers.
+            with time_limit(time.monotonic() + block + _READ_MARGIN):
+                popped = self._pop(block)
         finally:
             with self._lock:
                 self._polling = False

@@ -9,19 +9,113 @@ parser, so errors, health checks and reconnection stay redis-py's.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any, Protocol, cast
 
 import redis
 
 __all__ = [
     "Connection",
+    "connection_class",
     "connection_of",
     "execute",
     "execute_many_pooled",
     "execute_pooled",
     "pack",
+    "time_limit",
 ]
+
+#: Per thread (green thread under eventlet): when its Redis I/O must end, inside time_limit.
+_LIMITS: dict[int, float] = {}
+
+
+@contextlib.contextmanager
+def time_limit(deadline: float | None) -> Iterator[None]:
+    """Within the block, this thread's commands (:func:`execute`) and the opening of new
+    connections (:func:`connection_class`) end by ``deadline`` (``time.monotonic()``)
+    rather than after the full socket timeouts: raising redis-py's ``TimeoutError``."""
+    if deadline is None:
+        yield
+        return
+    ident = threading.get_ident()
+    previous = _LIMITS.get(ident)
+    _LIMITS[ident] = deadline if previous is None else min(previous, deadline)
+    try:
+        yield
+    finally:
+        if previous is None:
+            _LIMITS.pop(ident, None)
+        else:
+            _LIMITS[ident] = previous
+
+
+def _time_left() -> float | None:
+    deadline = _LIMITS.get(threading.get_ident())
+    return None if deadline is None else max(0.001, deadline - time.monotonic())
+
+
+class _BoundedOpening:
+    """Mixin of redis-py connection classes: opening a connection (TCP connect, then the
+    handshake: HELLO/AUTH, CLIENT SETNAME, SELECT ...) ends by the thread's time limit.
+
+    A socket timeout bounds each read, not their sum: against a Redis that answers each
+    read slowly, a timer shuts the socket down when the time is up, ending the handshake.
+    """
+
+    socket_timeout: float | None
+    socket_connect_timeout: float | None
+    _sock: Any
+
+    def connect(self) -> None:
+        left = _time_left()
+        if left is None or self._sock is not None:
+            super().connect()  # type: ignore[misc]
+            return
+        configured = self.socket_connect_timeout
+        self.socket_connect_timeout = left if configured is None else min(configured, left)
+        self._watchdog: threading.Timer | None = None
+        self._opening = True
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            self._opening = False
+            self.socket_connect_timeout = configured
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            if self._sock is not None:  # from now on, the socket timeout as configured
+                self._sock.settimeout(self.socket_timeout)
+
+    def _connect(self) -> Any:
+        sock = super()._connect()  # type: ignore[misc]
+        left = _time_left()
+        if left is not None and getattr(self, "_opening", False):
+            sock.settimeout(left)
+            self._watchdog = threading.Timer(left, _shut, (sock,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
+        return sock
+
+
+def _shut(sock: Any) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_BOUNDED: dict[type, type] = {}
+
+
+def connection_class(base: type) -> type:
+    """``base`` (a redis-py connection class) with openings bounded by :func:`time_limit`."""
+    cls = _BOUNDED.get(base)
+    if cls is None:
+        cls = type(f"Bounded{base.__name__}", (_BoundedOpening, base), {})
+        _BOUNDED[base] = cls
+    return cls
 
 
 class Connection(Protocol):
@@ -30,6 +124,8 @@ class Connection(Protocol):
     def send_packed_command(self, command: Any, check_health: bool = True) -> None: ...
 
     def read_response(self) -> Any: ...
+
+    def can_read(self, timeout: float = 0) -> bool: ...
 
     def disconnect(self) -> None: ...
 
@@ -63,6 +159,9 @@ def execute(conn: Connection, command: bytes) -> Any:
     """
     try:
         conn.send_packed_command([command])
+        left = _time_left()
+        if left is not None and not conn.can_read(timeout=left):
+            raise redis.exceptions.TimeoutError("Redis did not answer by the deadline")
         return conn.read_response()
     except redis.exceptions.ResponseError:
         raise
