@@ -1,8 +1,9 @@
 """The drivers the conformance suite runs on, and how each test gets an isolated broker.
 
 Every driver listed here runs the whole of ``tests/conformance``. The fake always runs; the
-real brokers run when reachable. A broker that is unreachable skips its tests on a developer
-machine and fails them in CI (``CI`` set in the environment).
+real brokers run when reachable. A driver that is not installed, or whose broker is
+unreachable, skips its tests on a developer machine and fails them in CI (``CI`` set in the
+environment); ``RPCMSG_TEST_DRIVERS`` chooses the drivers on purpose.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def make_env(name: str) -> DriverEnv:
     spec = SPECS[name]
     why = spec.unavailable()
     if why:
-        if IN_CI and "not installed" not in why:
+        if IN_CI:  # a driver that is not installed is as missing as a broker that is down
             pytest.fail(f"CI needs {name}: {why}")
         pytest.skip(why)
     return DriverEnv(spec)

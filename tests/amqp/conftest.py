@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.drivers import IN_CI, DriverEnv, make_env
+from tests.helpers.processes import need
 
 PEER = Path(__file__).resolve().parent.parent / "interop" / "oslo_peer.py"
 
@@ -25,6 +26,13 @@ def oslo_python() -> str | None:
         return path
     default = "/tmp/osloenv/bin/python"
     return default if os.path.exists(default) else None
+
+
+@pytest.fixture
+def rabbitmqctl() -> str:
+    """The path of rabbitmqctl, for tests that inspect or close the broker's connections
+    (skipped locally, failed in CI, without it)."""
+    return need("rabbitmqctl")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ expiration, options, compression. Everything runs against the real broker."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import pytest
 
 import rpcmsg
 from rpcmsg import _wire
+from rpcmsg.driver.base import DEADLINE_SLACK
 from tests.amqp import admin
 from tests.drivers import DriverEnv
 
@@ -82,6 +82,40 @@ def test_cast_without_retry_to_unreachable_broker_fails_fast(rabbit: DriverEnv) 
     assert time.monotonic() - started < 3
 
 
+def test_a_call_does_not_wait_for_casts_holding_every_connection(
+    rabbit: DriverEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """During an outage a cast retrying holds the only publishing connection: a call must
+    still end within its timeout instead of waiting for the connection."""
+    conf = rabbit.conf()
+    conf.set_override("rpc_conn_pool_size", 1)
+    url = f"rabbit://{DEAD}/?rabbit_retry_interval=1&rabbit_retry_backoff=0"
+    sender = rpcmsg.get_rpc_transport(conf, url)
+    rabbit._transports.append(sender)
+    topic = rabbit.unique()
+    outcome: list[BaseException] = []
+
+    def cast() -> None:
+        try:
+            rabbit.client(topic, retry=3, transport=sender).cast({}, "record", value=1)
+        except rpcmsg.MessagingException as exc:
+            outcome.append(exc)
+
+    casting = threading.Thread(target=cast, daemon=True)
+    casting.start()
+    deadline = time.monotonic() + WAIT
+    while "unreachable" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the cast holds the connection, retrying
+    assert "unreachable" in caplog.text
+    client = rabbit.client(topic, timeout=1.0, transport=sender)
+    started = time.monotonic()
+    with pytest.raises(rpcmsg.MessagingTimeout):
+        client.call({}, "echo", value=1)
+    assert time.monotonic() - started < 1.0 + DEADLINE_SLACK
+    casting.join(WAIT)
+    assert outcome and isinstance(outcome[0], rpcmsg.ClientSendError)  # it did retry, then gave up
+
+
 def test_server_on_unreachable_broker_cannot_listen(rabbit: DriverEnv) -> None:
     server = rpcmsg.get_rpc_server(
         transport(rabbit, f"rabbit://{DEAD}/"), rpcmsg.Target(topic="t", server="s"), [Echo()]
@@ -90,7 +124,7 @@ def test_server_on_unreachable_broker_cannot_listen(rabbit: DriverEnv) -> None:
         server.start()
 
 
-def test_connections_closed_by_the_broker_are_reopened(rabbit: DriverEnv) -> None:
+def test_connections_closed_by_the_broker_are_reopened(rabbit: DriverEnv, rabbitmqctl: str) -> None:
     topic = rabbit.unique()
     endpoint = Echo()
     rabbit.server(topic, [endpoint])
@@ -108,7 +142,7 @@ def test_connections_closed_by_the_broker_are_reopened(rabbit: DriverEnv) -> Non
     assert not names & admin.connections_of()
 
 
-def test_heartbeats_keep_idle_connections_open(rabbit: DriverEnv) -> None:
+def test_heartbeats_keep_idle_connections_open(rabbit: DriverEnv, rabbitmqctl: str) -> None:
     url = f"{rabbit.url}?heartbeat_timeout_threshold=1&heartbeat_rate=2"
     topic = rabbit.unique()
     rabbit.server(topic, [Echo()], transport=transport(rabbit, url))
@@ -120,7 +154,7 @@ def test_heartbeats_keep_idle_connections_open(rabbit: DriverEnv) -> None:
     assert before and before <= admin.connections_of()
 
 
-def test_heartbeats_under_eventlet(rabbit: DriverEnv) -> None:
+def test_heartbeats_under_eventlet(rabbit: DriverEnv, rabbitmqctl: str) -> None:
     url = f"{rabbit.url}?heartbeat_timeout_threshold=1&heartbeat_rate=2"
     proc = subprocess.Popen(
         [sys.executable, str(EVENTLET_HELPER), url, rabbit.exchange, rabbit.unique()],
@@ -193,7 +227,7 @@ def test_duplicate_deliveries_run_once(rabbit: DriverEnv) -> None:
     assert sorted(endpoint.seen) == ["end", "once"]
 
 
-def test_url_query_selects_durable_and_quorum_queues(rabbit: DriverEnv) -> None:
+def test_url_query_selects_durable_and_quorum_queues(rabbit: DriverEnv, rabbitmqctl: str) -> None:
     topic = rabbit.unique()
     url = f"{rabbit.url}?rabbit_quorum_queue=true"
     rabbit.server(topic, [Echo()], transport=transport(rabbit, url))
@@ -220,11 +254,6 @@ def test_compressed_bodies_on_the_wire(rabbit: DriverEnv) -> None:
     assert len(raw.body) < 500
     message = _wire.decode(zlib.decompress(raw.body))
     assert message["event_type"] == "zipped"
-
-
-pytestmark = pytest.mark.skipif(
-    admin.RABBITMQCTL is None and not os.environ.get("CI"), reason="rabbitmqctl not found"
-)
 
 
 @pytest.mark.parametrize("window", [256, 0])

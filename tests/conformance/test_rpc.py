@@ -281,15 +281,21 @@ def test_calls_run_concurrently_on_one_server(env: DriverEnv) -> None:
     topic = env.unique()
     env.server(topic, [Echo()])
     client = env.client(topic, timeout=WAIT)
+    outcomes: list[Any] = []
+
+    def call() -> None:
+        try:
+            outcomes.append(client.call({}, "sleep", seconds=0.5))
+        except Exception as exc:  # reported below: a call that failed fails the test
+            outcomes.append(exc)
+
     started = time.monotonic()
-    threads = [
-        threading.Thread(target=client.call, args=({}, "sleep"), kwargs={"seconds": 0.5})
-        for _ in range(4)
-    ]
+    threads = [threading.Thread(target=call) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
+    assert outcomes == ["slept"] * 4
     assert time.monotonic() - started < 1.8
 
 
