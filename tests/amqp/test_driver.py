@@ -87,10 +87,11 @@ def test_a_call_does_not_wait_for_casts_holding_every_connection(
 ) -> None:
     """During an outage a cast retrying holds the only publishing connection: a call must
     still end within its timeout instead of waiting for the connection."""
-    conf = rabbit.conf()
-    conf.set_override("rpc_conn_pool_size", 1)
-    url = f"rabbit://{DEAD}/?rabbit_retry_interval=1&rabbit_retry_backoff=0"
-    sender = rpcmsg.get_rpc_transport(conf, url)
+    url = (
+        f"rabbit://{DEAD}/?rpc_conn_pool_size=1&conn_pool_min_size=1"
+        "&rabbit_retry_interval=1&rabbit_retry_backoff=0"
+    )
+    sender = rpcmsg.get_rpc_transport(rabbit.conf(), url)
     rabbit._transports.append(sender)
     topic = rabbit.unique()
     outcome: list[BaseException] = []
