@@ -10,21 +10,23 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = ["silent_broker", "slow_broker"]
 
 
-def _listen() -> socket.socket:
+@contextlib.contextmanager
+def _serving(handle: Callable[[socket.socket], list[socket.socket]]) -> Iterator[int]:
+    """Accept connections on a free local port, passing each to ``handle``, which returns
+    the sockets to close at the end; yields the port."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     sock.settimeout(0.1)
-    return sock
+    stop = threading.Event()
+    opened: list[socket.socket] = []
 
-
-def _serve(sock: socket.socket, stop: threading.Event, handle: object) -> threading.Thread:
     def accept() -> None:
         while not stop.is_set():
             try:
@@ -33,46 +35,34 @@ def _serve(sock: socket.socket, stop: threading.Event, handle: object) -> thread
                 continue
             except OSError:
                 return
-            handle(conn)  # type: ignore[operator]
+            opened.extend(handle(conn))
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    return thread
-
-
-@contextlib.contextmanager
-def silent_broker() -> Iterator[int]:
-    """A port that accepts TCP connections, reads what it is sent and never answers (a hung
-    broker, or one blackholed after the handshake of TCP). Yields the port."""
-    sock = _listen()
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def hold(conn: socket.socket) -> None:
-        held.append(conn)  # never read: the client's writes fill the buffers, then block
-
-    thread = _serve(sock, stop, hold)
     try:
         yield sock.getsockname()[1]
     finally:
         stop.set()
         thread.join(2)
         sock.close()
-        for conn in held:
-            conn.close()
+        for conn in opened:
+            with contextlib.suppress(OSError):
+                conn.close()
 
 
-@contextlib.contextmanager
-def slow_broker(port: int, delay: float) -> Iterator[int]:
+def silent_broker() -> contextlib.AbstractContextManager[int]:
+    """A port that accepts TCP connections and never reads or answers (a hung broker, or
+    one blackholed after the handshake of TCP). Yields the port."""
+    return _serving(lambda conn: [conn])  # held open, never read
+
+
+def slow_broker(port: int, delay: float) -> contextlib.AbstractContextManager[int]:
     """A port forwarding to the broker on ``port``, each chunk of bytes, both ways, held
     ``delay`` seconds first. Yields the port."""
-    sock = _listen()
-    stop = threading.Event()
-    conns: list[socket.socket] = []
 
     def pump(src: socket.socket, dst: socket.socket) -> None:
         try:
-            while not stop.is_set():
+            while True:
                 data = src.recv(65536)
                 if not data:
                     break
@@ -85,24 +75,14 @@ def slow_broker(port: int, delay: float) -> Iterator[int]:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
 
-    def forward(conn: socket.socket) -> None:
+    def forward(conn: socket.socket) -> list[socket.socket]:
         try:
             upstream = socket.create_connection(("127.0.0.1", port), timeout=5)
         except OSError:
-            conn.close()
-            return
+            return [conn]
         upstream.settimeout(None)
-        conns.extend((conn, upstream))
         threading.Thread(target=pump, args=(conn, upstream), daemon=True).start()
         threading.Thread(target=pump, args=(upstream, conn), daemon=True).start()
+        return [conn, upstream]
 
-    thread = _serve(sock, stop, forward)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        sock.close()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.close()
+    return _serving(forward)
