@@ -13,7 +13,8 @@ EXCLUDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "excluded.tx
 
 
 def load_exclusions(path: str = EXCLUDED) -> list[tuple[str, str]]:
-    """``(glob, reason)`` pairs; a line without a reason is an error."""
+    """``(glob, reason)`` pairs of a ``<glob> -- <reason>`` list (this one, or
+    ``surface_intended.txt``); a line without a reason is an error."""
     entries = []
     with open(path, encoding="utf-8") as f:
         for number, raw in enumerate(f, 1):

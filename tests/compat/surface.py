@@ -29,6 +29,10 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)  # run as a script in either virtualenv, or imported by the tests
+
+from exclusions import load_exclusions  # noqa: E402
+
 INTENDED = os.path.join(HERE, "surface_intended.txt")
 
 MODULES = [
@@ -263,17 +267,7 @@ def _compare_obj(key: str, o: dict[str, Any], r: dict[str, Any]) -> list[tuple[s
 
 def load_intended(path: str = INTENDED) -> list[tuple[str, str]]:
     """``(key glob, reason)`` pairs from ``surface_intended.txt``."""
-    entries = []
-    with open(path, encoding="utf-8") as f:
-        for number, raw in enumerate(f, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            glob, sep, reason = line.partition(" -- ")
-            if not sep or not reason.strip():
-                raise ValueError(f"{path}:{number}: no ' -- reason' given for {line!r}")
-            entries.append((glob.strip(), reason.strip()))
-    return entries
+    return load_exclusions(path)
 
 
 def unintended(

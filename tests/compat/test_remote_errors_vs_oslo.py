@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import subprocess
 from typing import Any
-
-import pytest
 
 import rpcmsg
 import rpcmsg.exceptions
 from rpcmsg._remote import OSLO_MODULES, deserialize_failure, serialize_failure
+from tests.compat.oslo_env import oslo_python
 
 # (label, how to build it on rpcmsg's side)
 CASES: dict[str, Any] = {
@@ -71,15 +69,6 @@ print(json.dumps({"described": described, "rebuilt": rebuilt}))
 """
 
 
-def _oslo_python() -> str:
-    path = os.environ.get("RPCMSG_OSLO_PYTHON", "")
-    if not path or not os.path.exists(path):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs oslo.messaging's virtualenv: set RPCMSG_OSLO_PYTHON")
-        pytest.skip("oslo.messaging's python not found (set RPCMSG_OSLO_PYTHON)")
-    return path
-
-
 def _describe(make: Any) -> str:
     try:
         raise make()
@@ -98,7 +87,7 @@ def _outcome(exc: BaseException) -> list[Any]:
 
 def _oslo(requests: list[list[Any]]) -> dict[str, Any]:
     proc = subprocess.run(
-        [_oslo_python(), "-c", OSLO_SIDE],
+        [oslo_python(), "-c", OSLO_SIDE],
         input=json.dumps(requests),
         capture_output=True,
         text=True,

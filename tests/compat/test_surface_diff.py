@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import sys
 
-import pytest
-
 from tests.compat import surface
-
-
-def _oslo_python() -> str:
-    path = os.environ.get("RPCMSG_OSLO_PYTHON", "")
-    if not path or not os.path.exists(path):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs oslo.messaging's virtualenv: set RPCMSG_OSLO_PYTHON")
-        pytest.skip("oslo.messaging's python not found (set RPCMSG_OSLO_PYTHON)")
-    return path
+from tests.compat.oslo_env import oslo_python
 
 
 def test_no_surface_difference_but_the_intended_ones() -> None:
-    oslo = surface.dump_with(_oslo_python(), "oslo_messaging")
+    oslo = surface.dump_with(oslo_python(), "oslo_messaging")
     ours = surface.dump_with(sys.executable, "rpcmsg")
     assert len(oslo["modules"][""]["names"]) > 40 and len(oslo["options"]) > 50
     diffs = surface.compare(oslo, ours)
