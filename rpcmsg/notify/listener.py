@@ -160,6 +160,11 @@ class NotificationServerBase(MessageHandlingServer):
         good = [message for message in parsed if message is not None]
         if good:
             self._process_incoming(good)
+        # A requeued message may come straight back without any I/O (the fake broker, a
+        # driver's prefetched messages): with the eventlet executor in a monkey-patched
+        # process, this lets the other green threads (stop(), heartbeats) run between
+        # deliveries instead of starving while a handler keeps requeueing.
+        time.sleep(0)
 
     @abc.abstractmethod
     def _process_incoming(self, incoming: list[IncomingNotification]) -> None:

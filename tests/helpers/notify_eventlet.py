@@ -49,12 +49,45 @@ class Batches:
             self.done.set()
 
 
+class AlwaysRequeue:
+    """A batch endpoint that asks for its messages again and again."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.seen = threading.Event()
+
+    def info(self, messages):
+        self.calls += 1
+        if self.calls >= 3:
+            self.seen.set()
+        return rpcmsg.NotificationResult.REQUEUE
+
+
+def requeue_loop_stops(transport, notifier) -> bool:
+    """A requeued message comes straight back from the fake broker without I/O: the other
+    green threads (this one, calling stop()) must still get to run."""
+    endpoint = AlwaysRequeue()
+    server = rpcmsg.get_batch_notification_listener(
+        transport, [rpcmsg.Target(topic="gr")], [endpoint], executor="eventlet",
+        allow_requeue=True, batch_size=1,
+    )  # fmt: skip
+    server.start()
+    notifier.info({}, "green.requeue", 0)
+    seen = endpoint.seen.wait(20)
+    server.stop()
+    server.wait()
+    return seen
+
+
 def main() -> None:
     url = sys.argv[1] if len(sys.argv) > 1 else "fake:///notify-eventlet"
     conf = cfg.ConfigOpts()
     conf([])
     transport = rpcmsg.get_notification_transport(conf, url)
     notifier = rpcmsg.Notifier(transport, "green", driver="messagingv2", topics=["g", "gb"])
+    requeue_stopped = requeue_loop_stops(
+        transport, rpcmsg.Notifier(transport, "green", driver="messagingv2", topics=["gr"])
+    )
     single = Overlapping(5)
     listener = rpcmsg.get_notification_listener(
         transport, [rpcmsg.Target(topic="g")], [single], executor="eventlet"
@@ -80,6 +113,7 @@ def main() -> None:
         "all": got_all,
         "batched": sorted(p for b in batches.batches for p in b),
         "batches_done": got_batches,
+        "requeue_loop_stopped": requeue_stopped,
     }
     print(json.dumps(verdict))
 
