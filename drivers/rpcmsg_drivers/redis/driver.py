@@ -60,6 +60,8 @@ Guarantees:
   ``socket_timeout``; a reply poll ends soon after its blocking pop. A cast or notification
   attempt takes at most ``socket_connect_timeout`` plus ``socket_timeout`` per wait;
   ``retry=N`` allows ``N`` more attempts, with the ``retry_interval`` backoff between them.
+* A listener reads ahead at most ``prefetch_count`` entries beyond what its workers
+  handle; the rest of a backlog stays in Redis.
 * Memory is bounded and nothing unacknowledged is trimmed: acknowledged entries are deleted
   at once, so a stream holds only what is pending or undelivered, and a stream or call list
   holding ``stream_max_length`` messages takes no more: a send to it raises

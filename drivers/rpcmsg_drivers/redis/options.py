@@ -79,7 +79,8 @@ OPTIONS: list[cfg.Opt] = [
         "prefetch_count",
         default=16,
         min=1,
-        help="How many messages a listener reads from Redis at once.",
+        help="How many messages a listener reads ahead of its workers: at most this many "
+        "wait in the process to be polled; the rest of a backlog stays in Redis.",
     ),
     cfg.IntOpt(
         "transient_queues_ttl",
