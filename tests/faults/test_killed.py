@@ -2,7 +2,7 @@
 
 The victim (a :mod:`tests.faults.worker` process) serves a topic and listens to a
 notification topic; its handlers are slow, so when it is killed it holds casts and
-notifications it took but has not acknowledged, and two calls it is working on. Another
+notifications whose handlers started but did not finish, and two calls it is working on. Another
 consumer of the same queues, started after the kill, must handle every cast and notification
 the victim did not finish (both drivers promise at least once for them; duplicates, for
 messages the victim handled but could not acknowledge, are counted and printed). The callers
@@ -84,7 +84,7 @@ def test_killed_server_work_goes_to_another_consumer(driver_env: DriverEnv) -> N
             client.cast({}, "record", uid=cast_id)
             notifier.info({}, "fault.kill", {"uid": note_id})
         assert victim.wait_lines("SLEEPING", 2, 10), "the victim did not take both calls"
-        assert victim.wait_lines("C", 3, 10) and victim.wait_lines("N", 3, 10)
+        assert victim.wait_lines("TC", 3, 10) and victim.wait_lines("TN", 3, 10)
         victim.kill()
         killed_at = time.monotonic()
         by_victim = victim.handled()

@@ -2,11 +2,12 @@
 
 Usage: python -m tests.faults.worker URL EXCHANGE TOPIC NOTIFY_TOPIC NAME HANDLE_SECONDS
 
-Prints "READY" once both consume; then, for each cast of ``record`` and each notification it
-handles, "C <uid>" / "N <uid>" *before* the handler returns (and so before the message is
-acknowledged), then sleeps ``HANDLE_SECONDS``: a process killed mid-work holds messages it
-has not acknowledged. RPC methods: ``echo(value)``, ``sleep(seconds)`` (prints "SLEEPING"),
-``rss()`` (its resident memory in bytes). Runs until stdin closes or it is killed.
+Prints "READY" once both consume; then, for each cast of ``record`` and each notification,
+"TC <uid>" / "TN <uid>" when its handler starts, sleeps ``HANDLE_SECONDS``, and prints
+"C <uid>" / "N <uid>" as the handler ends (before the message is acknowledged): a process
+killed mid-work holds messages it has not finished, which must be handled elsewhere.
+RPC methods: ``echo(value)``, ``sleep(seconds)`` (prints "SLEEPING"), ``rss()`` (its
+resident memory in bytes). Runs until stdin closes or it is killed.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ class Worker:
         return rss_bytes()
 
     def record(self, ctxt: Any, uid: str) -> None:
-        say(f"C {uid}")
+        say(f"TC {uid}")
         time.sleep(self.handle_seconds)
+        say(f"C {uid}")
 
     def info(self, ctxt: Any, publisher_id: Any, event_type: Any, payload: Any, md: Any) -> None:
-        say(f"N {payload['uid']}")
+        say(f"TN {payload['uid']}")
         time.sleep(self.handle_seconds)
+        say(f"N {payload['uid']}")
 
 
 def main() -> None:
