@@ -135,6 +135,8 @@ def test_a_batch_listener_without_batch_size_delivers_one_message_batches(
         BatchNotificationDispatcher([Endpoint()], None),
     )
     assert server.batch_size == 1
+    unsized = rpcmsg.get_batch_notification_listener(transport, [rpcmsg.Target(topic="x")], [])
+    assert unsized.batch_size == 1  # batch_size=None: batches of one
     server.start()
     try:
         n = rpcmsg.Notifier(transport, "p", driver="messagingv2", topics=["b1"])
