@@ -191,29 +191,7 @@ def run_fault(env: DriverEnv, side: str, fault: str) -> Tally:
     return tally
 
 
-#: Known deadline overruns, fixed by the call-deadline work (issue 12, items 2 and 3).
-SHARED_DEADLINE = pytest.mark.xfail(
-    strict=False,
-    reason="issue 12 item 3: a Redis call's send gets the whole socket timeout on a "
-    "blackholed, slow or half-open link, outside the call's deadline (connect/send/wait "
-    "share no deadline yet)",
-)
-
-
-#: Where calls were measured past their deadline (a Redis client whose link is blackholed,
-#: slowed or silently dead): its commands wait out the socket timeout whatever the deadline.
-DEADLINE_OVERRUNS = {
-    ("redis", "client", "stall"),
-    ("redis", "client", "slow"),
-    ("redis", "client", "half-open-broker-closed"),
-}
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("side", ["client", "server"])
-def test_connection_fault(
-    driver_env: DriverEnv, side: str, fault: str, request: pytest.FixtureRequest
-) -> None:
-    if (driver_env.name, side, fault) in DEADLINE_OVERRUNS:
-        request.applymarker(SHARED_DEADLINE)
+def test_connection_fault(driver_env: DriverEnv, side: str, fault: str) -> None:
     run_fault(driver_env, side, fault)
