@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from rpcmsg.dispatcher import DispatcherBase
 from rpcmsg.notify._format import PRIORITIES
 from rpcmsg.serializer import NoOpSerializer, Serializer
 
@@ -50,7 +51,7 @@ Callback = tuple[Any, Callable[..., Any]]  # (filter_rule or None, bound method)
 Extracted = tuple[str, Any, dict[str, Any]]
 
 
-class NotificationDispatcher:
+class NotificationDispatcher(DispatcherBase):
     """Calls endpoint methods for single notifications.
 
     ``endpoints`` is kept as given (``dispatcher.endpoints is endpoints``).

@@ -19,6 +19,7 @@ from oslo_config import cfg
 
 import rpcmsg
 import rpcmsg.notify
+from rpcmsg.dispatcher import DispatcherBase
 from rpcmsg.notify import _impl_test, listener, messaging, notifier
 from rpcmsg.notify.dispatcher import BatchNotificationDispatcher, NotificationDispatcher
 from rpcmsg.opts import register_opts
@@ -115,6 +116,7 @@ def test_signatures_and_defaults() -> None:
     assert list(defaults(messaging.MessagingDriver)) == ["conf", "topics", "transport", "version"]
     assert list(defaults(messaging.MessagingV2Driver)) == ["conf", "kwargs"]
     assert list(defaults(NotificationDispatcher)) == ["endpoints", "serializer"]
+    assert issubclass(BatchNotificationDispatcher, DispatcherBase)
 
 
 def test_a_batch_listener_without_batch_size_delivers_one_message_batches(
