@@ -8,8 +8,34 @@ from collections.abc import Iterator
 import pytest
 from oslo_config import cfg
 
+import rpcmsg
 from rpcmsg.notify import _impl_test as test_driver
 from rpcmsg.opts import register_opts
+
+
+@pytest.fixture
+def conf() -> cfg.ConfigOpts:
+    """A configuration of its own with rpcmsg's options registered."""
+    conf = cfg.ConfigOpts()
+    conf([])
+    register_opts(conf)
+    return conf
+
+
+@pytest.fixture
+def transport(conf: cfg.ConfigOpts) -> Iterator[rpcmsg.Transport]:
+    """A notification transport on a fake broker of its own."""
+    transport = rpcmsg.get_notification_transport(conf, f"fake:///{uuid.uuid4().hex}")
+    yield transport
+    transport.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_test_driver() -> Iterator[None]:
+    """Every unit test starts and ends with an empty ``_impl_test.NOTIFICATIONS``."""
+    test_driver.reset()
+    yield
+    test_driver.reset()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +14,6 @@ from oslo_config import cfg
 import rpcmsg
 from rpcmsg.notify import _impl_test as test_driver
 from rpcmsg.notify._impl_log import mask_secrets
-from rpcmsg.opts import register_opts
-
-
-@pytest.fixture
-def conf() -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    conf([])
-    register_opts(conf)
-    return conf
-
-
-@pytest.fixture
-def transport(conf: cfg.ConfigOpts) -> Iterator[rpcmsg.Transport]:
-    transport = rpcmsg.get_notification_transport(conf, f"fake:///{uuid.uuid4().hex}")
-    yield transport
-    transport.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_test_driver() -> Iterator[None]:
-    test_driver.reset()
-    yield
-    test_driver.reset()
 
 
 class Ctx:

@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,23 +15,7 @@ from rpcmsg_drivers.fake.driver import FakeDriver
 import rpcmsg
 from rpcmsg.exceptions import TransportDriverError
 from rpcmsg.notify import _impl_test as test_driver
-from rpcmsg.opts import register_opts
 from rpcmsg.transport import NotificationTransport
-
-
-@pytest.fixture
-def conf() -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    conf([])
-    register_opts(conf)
-    return conf
-
-
-@pytest.fixture(autouse=True)
-def _fresh_test_driver() -> Iterator[None]:
-    test_driver.reset()
-    yield
-    test_driver.reset()
 
 
 class RecordingDriver(FakeDriver):

@@ -9,8 +9,6 @@ import inspect
 import sys
 import threading
 import types
-import uuid
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -22,30 +20,7 @@ import rpcmsg.notify
 from rpcmsg.dispatcher import DispatcherBase
 from rpcmsg.notify import _impl_test, listener, messaging, notifier
 from rpcmsg.notify.dispatcher import BatchNotificationDispatcher, NotificationDispatcher
-from rpcmsg.opts import register_opts
 from tests.helpers.context import RequestContext
-
-
-@pytest.fixture
-def conf() -> cfg.ConfigOpts:
-    conf = cfg.ConfigOpts()
-    conf([])
-    register_opts(conf)
-    return conf
-
-
-@pytest.fixture
-def transport(conf: cfg.ConfigOpts) -> Iterator[rpcmsg.Transport]:
-    transport = rpcmsg.get_notification_transport(conf, f"fake:///{uuid.uuid4().hex}")
-    yield transport
-    transport.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_test_driver() -> Iterator[None]:
-    _impl_test.reset()
-    yield
-    _impl_test.reset()
 
 
 def defaults(func: Any) -> dict[str, Any]:
