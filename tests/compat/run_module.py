@@ -47,15 +47,21 @@ _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Failure|Timeout|M
 def _summary(err: Any) -> str:
     """The exception line, plus where in oslo's test it was raised: ``Error: msg (at file:N)``.
 
-    testtools wraps failures in a ``_StringException`` holding the whole traceback text (with
-    clean-up tracebacks first), so the last exception line of that text is the one that counts.
+    testtools wraps failures in a ``_StringException`` holding the whole traceback text, with
+    ``{{{ }}}`` detail blocks (clean-up tracebacks) first: the exception line that counts is
+    the first one of the last chained traceback outside those blocks.
     """
     etype, value, tb = err
     text = "".join(traceback.format_exception(etype, value, tb))
-    lines = [ln for ln in text.splitlines() if ln.strip() and ln.strip() not in ("}}}", "^")]
+    text = text.replace("testtools.testresult.real._StringException: ", "")
+    main = re.sub(r"\{\{\{.*?\}\}\}", "", text, flags=re.S)  # testtools' details blocks
+    main = re.split(
+        r"^(?:During handling of the above|The above exception was)[^\n]*$", main, flags=re.M
+    )[-1]
+    lines = [ln for ln in main.splitlines() if ln.strip() and ln.strip() not in ("}}}", "^")]
     exc_line = ""
-    for index in range(len(lines) - 1, -1, -1):
-        if _EXC_LINE.match(lines[index]):
+    for index, line in enumerate(lines):
+        if _EXC_LINE.match(line):
             exc_line = " ".join(lines[index : index + 4])  # a message may go on several lines
             break
     where = ""
