@@ -38,7 +38,12 @@ def connections_of(pid: int | None = None) -> set[str]:
     suffix = f":{pid or os.getpid()}"
     found = set()
     for conn in rabbitmqctl("list_connections", "name", "client_properties") or []:
-        props = {p[0]: p[2] for p in conn.get("client_properties") or []}
+        # A connection still opening lists its properties in another shape (or none).
+        props = {
+            p[0]: p[2]
+            for p in conn.get("client_properties") or []
+            if isinstance(p, list) and len(p) == 3
+        }
         if str(props.get("connection_name", "")).startswith("rpcmsg:") and str(
             props.get("connection_name")
         ).endswith(suffix):
