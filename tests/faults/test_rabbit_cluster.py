@@ -40,8 +40,8 @@ RECOVERY = 30.0  # seconds for traffic to flow again after the node is lost
 DRAIN = 30.0  # seconds for accepted casts and notifications to be handled at the end
 #: Quorum queues, and fast failure detection and reconnection (as in the proxy tests).
 OPTIONS = (
-    "rabbit_quorum_queue=true&heartbeat_timeout_threshold=2&rabbit_retry_interval=0"
-    "&rabbit_retry_backoff=1&rabbit_interval_max=1"
+    "rabbit_quorum_queue=true&heartbeat_timeout_threshold=2&rabbit_retry_interval=1"
+    "&rabbit_retry_backoff=0&rabbit_interval_max=1&kombu_reconnect_delay=0"
 )
 
 
