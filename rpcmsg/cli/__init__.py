@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("event_type", help="e.g. compute.instance.create.end")
     p.add_argument("payload", metavar="PAYLOAD_JSON", help="the payload, any JSON value")
     p.add_argument("--publisher-id", default="rpcmsg-cli")
-    p.add_argument("--context", metavar="OBJECT", help="context as a JSON object")
+    p.add_argument(
+        "--context",
+        metavar="OBJECT",
+        help="context as a JSON object (secret-looking keys are not sent)",
+    )
     p.add_argument("--retry", type=int, default=1, help="send retries (default 1; -1: forever)")
 
     p = sub.add_parser("listen", help="print notifications as they arrive, until Ctrl-C")

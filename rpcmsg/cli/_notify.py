@@ -31,13 +31,14 @@ def _priority(name: str) -> str:
 def notify(session: Session, args: argparse.Namespace) -> int:
     """Publish one notification with the ``messagingv2`` driver to ``TOPIC.PRIORITY``."""
     from rpcmsg.notify import Notifier
+    from rpcmsg.notify._secrets import DictContext
 
     priority = _priority(args.priority)
     try:
         payload = json.loads(args.payload)
     except ValueError as exc:
         raise CLIError(f"PAYLOAD_JSON is not valid JSON: {exc}") from exc
-    ctxt = parse_json_object(args.context, "--context") if args.context else {}
+    ctxt = DictContext(parse_json_object(args.context, "--context") if args.context else {})
     notifier = Notifier(
         session.notification_transport(),
         publisher_id=args.publisher_id,

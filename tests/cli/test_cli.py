@@ -193,6 +193,18 @@ def test_notify_then_listen_with_event_type_filter(rpcmsg_url: str, capsys: Any)
     assert start["publisher_id"] == "compute.host1"
 
 
+def test_notify_sends_the_context_without_credentials(rpcmsg_url: str, capsys: Any) -> None:
+    assert run(
+        rpcmsg_url, "notify", "ctx", "info", "e", "{}",
+        "--context", '{"user": "alice", "auth_token": "t0k3n", "password": "pw"}',
+    ) == 0  # fmt: skip
+    thread, codes = _listen_in_thread(rpcmsg_url, "ctx", "--json", "--count", "1")
+    thread.join(10)
+    assert not thread.is_alive() and codes == [0]
+    (note,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert note["context"] == {"user": "alice"}
+
+
 def test_listen_one_priority_readable_lines(rpcmsg_url: str, capsys: Any) -> None:
     assert run(rpcmsg_url, "notify", "ops", "info", "a.b", '{"k": "info"}') == 0
     assert run(rpcmsg_url, "notify", "ops", "warning", "a.b", '{"k": "warn"}') == 0
