@@ -10,8 +10,10 @@ the fault tests assert on and write down (:mod:`tests.faults.figures`).
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +85,8 @@ class Traffic:
         if self.notifier is not None:
             loops.append(self._notify)
         for loop in loops:
-            thread = threading.Thread(target=self._forever, args=(loop,), daemon=True)
+            name = f"traffic-{loop.__name__.strip('_')}-{len(self._threads)}"
+            thread = threading.Thread(target=self._forever, args=(loop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -94,7 +97,17 @@ class Traffic:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in self._threads if t.is_alive()]
+        stuck = [t for t in self._threads if t.is_alive()]
+        frames = sys._current_frames()
+        return [
+            f"{t.name} in "
+            + " < ".join(
+                f"{f.name}:{f.lineno}" for f in traceback.extract_stack(frames[t.ident])[-14:][::-1]
+            )
+            if t.ident in frames
+            else t.name
+            for t in stuck
+        ]
 
     def _forever(self, loop: Any) -> None:
         while not self._stop.is_set():
