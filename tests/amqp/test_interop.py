@@ -226,16 +226,22 @@ LAYOUTS = {
 }
 
 
+def rpcmsg_server(rabbit: DriverEnv, url: str, topic: str) -> tuple[Echo, rpcmsg.Transport]:
+    """An rpcmsg server named ``rpcmsg`` on ``topic``, with its transport made from ``url``."""
+    endpoint = Echo()
+    t = rpcmsg.get_rpc_transport(rabbit.conf(), url)
+    rabbit._transports.append(t)
+    rabbit.server(topic, [endpoint], server="rpcmsg", transport=t)
+    return endpoint, t
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_layouts_oslo_client_to_rpcmsg_server(
     rabbit: DriverEnv, oslo_peer: Any, layout: str
 ) -> None:
     url = f"{rabbit.url}?{LAYOUTS[layout]}"
     topic = rabbit.unique()
-    endpoint = Echo()
-    t = rpcmsg.get_rpc_transport(rabbit.conf(), url)
-    rabbit._transports.append(t)
-    rabbit.server(topic, [endpoint], server="rpcmsg", transport=t)
+    endpoint, _ = rpcmsg_server(rabbit, url, topic)
     result = oslo_peer("client", url, rabbit.exchange, topic).next()
     assert result["echo"] == {"a": [1, "x"]}
     assert result["fail"] == ["ValueError", "rpcmsg says no"]
@@ -251,10 +257,7 @@ def test_layouts_rpcmsg_client_to_oslo_server(
     peer = oslo_peer("server", url, rabbit.exchange, topic)
     assert peer.next() == {"ready": True}
     # The same topic served by both libraries: their queues must declare alike.
-    endpoint = Echo()
-    t = rpcmsg.get_rpc_transport(rabbit.conf(), url)
-    rabbit._transports.append(t)
-    rabbit.server(topic, [endpoint], server="rpcmsg", transport=t)
+    endpoint, t = rpcmsg_server(rabbit, url, topic)
     client = rabbit.client(topic, timeout=WAIT, transport=t)
     assert client.prepare(server="oslo").call({}, "echo", value="q") == "q"
     client.prepare(fanout=True).cast({}, "record", value="fanout")
@@ -276,10 +279,7 @@ def test_queue_manager_names_are_shared_with_oslo(
     monkeypatch.setenv("OSLO_LOCK_PATH", str(tmp_path))  # oslo.messaging's lock needs one
     topic = rabbit.unique()
     try:
-        endpoint = Echo()
-        t = rpcmsg.get_rpc_transport(rabbit.conf(), url)
-        rabbit._transports.append(t)
-        rabbit.server(topic, [endpoint], server="rpcmsg", transport=t)
+        endpoint, t = rpcmsg_server(rabbit, url, topic)
         result = oslo_peer("client", url, rabbit.exchange, topic).next()
         assert result["echo"] == {"a": [1, "x"]}
         assert sorted(endpoint.wait_for(2), key=str) == [1, "fanout"]
