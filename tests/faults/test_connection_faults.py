@@ -191,22 +191,7 @@ def run_fault(env: DriverEnv, side: str, fault: str) -> Tally:
     return tally
 
 
-#: A cast has no deadline, and the AMQP publisher then leaves its socket without a timeout
-#: (``Link.bound_io(None)``): on a connection the broker closed silently, the cast's channel
-#: open waits for an answer that never comes, past the heartbeats, and the caster hangs.
-HALF_OPEN_CAST_HANGS = pytest.mark.xfail(
-    strict=False,
-    reason="AMQP publisher: a cast on a half-open connection blocks without bound in "
-    "channel open (socket I/O unbounded when the send has no deadline; heartbeats not "
-    "checked meanwhile)",
-)
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("side", ["client", "server"])
-def test_connection_fault(
-    driver_env: DriverEnv, side: str, fault: str, request: pytest.FixtureRequest
-) -> None:
-    if (driver_env.name, side, fault) == ("rabbit", "client", "half-open-broker-closed"):
-        request.applymarker(HALF_OPEN_CAST_HANGS)
+def test_connection_fault(driver_env: DriverEnv, side: str, fault: str) -> None:
     run_fault(driver_env, side, fault)

@@ -77,10 +77,20 @@ class Link:
         #: Closed for idleness and out of the pool: whoever still gets it takes another.
         self.retired = False
 
-    def channel(self, kind: int, *, retry: int | None = None, deadline: float | None = None) -> Any:
-        """The channel of ``kind``, connecting first when needed; the connection's socket
-        reads and writes end by ``deadline`` from now on (see :meth:`bound_io`)."""
-        self.bound_io(deadline)
+    def channel(
+        self,
+        kind: int,
+        *,
+        retry: int | None = None,
+        deadline: float | None = None,
+        io_deadline: float | None = None,
+    ) -> Any:
+        """The channel of ``kind``, connecting first when needed (within ``deadline``, as
+        ``retry`` allows); the connection's socket reads and writes end by ``io_deadline``
+        (default: ``deadline``) from now on (see :meth:`bound_io`)."""
+        if io_deadline is None:
+            io_deadline = deadline
+        self.bound_io(io_deadline)
         # Confirmed publishes need not look for a close first: what the connection loses,
         # they resend. Acks are read in batches once the window fills.
         if self.conn is not None and kind != self.CONFIRM:
@@ -93,7 +103,7 @@ class Link:
             self.conn = self.connector.open(retry=retry, deadline=deadline)
             self._channels = {}
             self.declared = set()
-            self.bound_io(deadline)
+            self.bound_io(io_deadline)
         channel = self._channels.get(kind)
         if channel is None or not channel.is_open:
             if kind == self.CONFIRM:

@@ -38,6 +38,9 @@ LOG = logging.getLogger(__name__)
 #: How long an unbounded confirmed publish waits for the broker's ack before it reconnects
 #: and publishes again (a stuck broker must not hang the sender).
 CONFIRM_TIMEOUT = 30.0
+#: How long one publish attempt without a deadline waits on a silent broker when heartbeats
+#: are off (with heartbeats: ``heartbeat_timeout_threshold``).
+STALL_WITHOUT_HEARTBEATS = 60.0
 _FLUSH_ERRORS: tuple[type[BaseException], ...] = (
     MessagingTimeout,
     TransportDriverError,
@@ -254,13 +257,19 @@ class Publisher:
         link.last_used = time.monotonic()
         try:
             while True:
+                # Without a deadline (casts, notifications) one attempt's socket I/O still
+                # ends: a broker silent for the heartbeat timeout is dead, so a connection it
+                # closed without telling us (half-open) is dropped and opened again.
+                io_deadline = deadline if deadline is not None else self._stall_deadline()
                 try:
-                    channel = link.channel(kind, retry=retry, deadline=deadline)
+                    channel = link.channel(
+                        kind, retry=retry, deadline=deadline, io_deadline=io_deadline
+                    )
                     if kind == Link.CONFIRM and link.resend:
                         self._resend(link, channel)
                     if not tracked:
                         self._declare(link, channel, exchange, queue)
-                        link.bound_io(deadline)  # a socket timeout bounds one step only
+                        link.bound_io(io_deadline)  # a socket timeout bounds one step only
                         if kind == Link.MANDATORY:
                             self._publish_mandatory(
                                 link, channel, exchange, routing_key, message, deadline
@@ -308,6 +317,12 @@ class Publisher:
         finally:
             link.bound_io(None)
             link.lock.release()
+
+    def _stall_deadline(self) -> float:
+        """When one publish attempt without a deadline gives up on a silent broker: after
+        ``heartbeat_timeout_threshold`` (``STALL_WITHOUT_HEARTBEATS`` when they are off)."""
+        threshold = self._connector.settings.heartbeat_timeout_threshold
+        return time.monotonic() + (threshold if threshold > 0 else STALL_WITHOUT_HEARTBEATS)
 
     @staticmethod
     def _publish_mandatory(
