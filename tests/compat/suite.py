@@ -31,8 +31,7 @@ OSLO_VERSION = "18.3.1"
 
 # oslo.messaging's test modules for its public API. Left out: drivers/* (oslo's own
 # drivers' internals), functional/* (need oslo's live-broker set-up), test_utils and
-# test_config_opts_proxy (private helpers), notify/test_log_handler, test_logger and
-# test_middleware (logging/WSGI integrations outside the issue's list).
+# test_config_opts_proxy (private helpers).
 MODULES = [
     "oslo_messaging.tests.rpc.test_client",
     "oslo_messaging.tests.rpc.test_server",
@@ -40,6 +39,9 @@ MODULES = [
     "oslo_messaging.tests.notify.test_notifier",
     "oslo_messaging.tests.notify.test_listener",
     "oslo_messaging.tests.notify.test_dispatcher",
+    "oslo_messaging.tests.notify.test_logger",
+    "oslo_messaging.tests.notify.test_log_handler",
+    "oslo_messaging.tests.notify.test_middleware",
     "oslo_messaging.tests.test_transport",
     "oslo_messaging.tests.test_urls",
     "oslo_messaging.tests.test_target",
