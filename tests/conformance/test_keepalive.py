@@ -36,6 +36,8 @@ def test_keep_alives_go_on_after_failed_sends(env: DriverEnv) -> None:
 
     driver.send_reply = flaky_send_reply  # type: ignore[method-assign]
     env.server(topic, [Slow()], transport=transport)
-    client = env.client(topic, timeout=20, call_monitor_timeout=0.8)
-    assert client.call({}, "sleep", seconds=3.0) == "slept"
+    # Keep-alives every 1 s; the failed ones are tried again a quarter interval later, so the
+    # first that gets through leaves the monitor 0.5 s to spare (a loaded broker needs it).
+    client = env.client(topic, timeout=20, call_monitor_timeout=2.0)
+    assert client.call({}, "sleep", seconds=4.5) == "slept"
     assert len(failed) == 2
