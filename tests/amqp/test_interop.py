@@ -7,6 +7,7 @@ oslo.messaging runs in its own processes (``tests/interop/oslo_peer.py`` under
 from __future__ import annotations
 
 import configparser
+import os
 import threading
 import time
 import uuid
@@ -273,6 +274,10 @@ def test_queue_manager_names_are_shared_with_oslo(
 ) -> None:
     """An rpcmsg and an oslo.messaging process of one service generation on one host count
     their queue names in the same file: no name is given twice."""
+    if not os.path.exists(f"/proc/{os.getpgrp()}"):
+        # oslo.messaging's queue manager reads /proc/<process group leader>/stat and
+        # crashes when that leader has exited (as under some CI wrappers).
+        pytest.skip("our process group leader has exited: oslo's queue manager cannot run")
     host, proc = f"host-{uuid.uuid4().hex[:8]}", "interop"
     url = f"{rabbit.url}?use_queue_manager=true&hostname={host}&processname={proc}"
     counter = Path(f"/dev/shm/{host}_{proc}_qmanager")
