@@ -15,11 +15,13 @@ from stevedore import driver as sd_driver
 from rpcmsg.exceptions import DriverLoadFailure, ExecutorLoadFailure
 
 __all__ = [
+    "ASYNC_DRIVER_NAMESPACE",
     "DRIVER_NAMESPACE",
     "EXECUTOR_NAMESPACE",
     "NOTIFY_DRIVER_NAMESPACE",
     "driver_classes",
     "installed",
+    "load_async_driver_class",
     "load_driver_class",
     "load_executor_class",
 ]
@@ -27,6 +29,7 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 DRIVER_NAMESPACE = "rpcmsg.drivers"
+ASYNC_DRIVER_NAMESPACE = "rpcmsg.async_drivers"
 EXECUTOR_NAMESPACE = "rpcmsg.executors"
 NOTIFY_DRIVER_NAMESPACE = "rpcmsg.notify.drivers"
 
@@ -50,6 +53,15 @@ def load_driver_class(name: str) -> Any:
         return _load(DRIVER_NAMESPACE, name)
     except Exception as exc:
         raise DriverLoadFailure(name, exc, installed(DRIVER_NAMESPACE)) from exc
+
+
+def load_async_driver_class(name: str) -> Any:
+    """Return the async driver class registered as ``name`` (``rpcmsg.async_drivers``), or
+    raise ``DriverLoadFailure``."""
+    try:
+        return _load(ASYNC_DRIVER_NAMESPACE, name)
+    except Exception as exc:
+        raise DriverLoadFailure(name, exc, installed(ASYNC_DRIVER_NAMESPACE)) from exc
 
 
 def load_executor_class(name: str) -> Any:

@@ -1,12 +1,20 @@
 """The public driver seam, for writing a driver (ours or a third party's).
 
-See :mod:`rpcmsg.driver.base` for the contract and ``docs/drivers.md`` for a guide.
+See :mod:`rpcmsg.driver.base` for the contract, :mod:`rpcmsg.driver.aio` for its asyncio
+twin, and ``docs/drivers.md`` for a guide.
 :mod:`rpcmsg.driver.turns` helps a driver whose listeners read the broker in ``poll``
 (the server's workers taking turns), and :func:`load_settings` reads a driver's options.
 """
 
 from __future__ import annotations
 
+from rpcmsg.driver.aio import (
+    AsyncDriver,
+    AsyncIncomingMessage,
+    AsyncListener,
+    AsyncReplyConsumer,
+    AsyncReplyHandler,
+)
 from rpcmsg.driver.base import (
     DEADLINE_SLACK,
     JSON,
@@ -22,6 +30,11 @@ from rpcmsg.driver.settings import load_settings
 __all__ = [
     "DEADLINE_SLACK",
     "JSON",
+    "AsyncDriver",
+    "AsyncIncomingMessage",
+    "AsyncListener",
+    "AsyncReplyConsumer",
+    "AsyncReplyHandler",
     "Capabilities",
     "Driver",
     "IncomingMessage",
