@@ -47,12 +47,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
-from oslo_config import cfg
-
-from rpcmsg._url import TransportURL
-from rpcmsg.driver.base import JSON, Capabilities
+from rpcmsg.driver.base import JSON, DriverBase
 from rpcmsg.target import Target
 
 __all__ = [
@@ -135,25 +131,15 @@ class AsyncReplyConsumer(abc.ABC):
         """Stop consuming replies and delete the address."""
 
 
-class AsyncDriver(abc.ABC):
+class AsyncDriver(DriverBase, abc.ABC):
     """Base class of async transport drivers (``rpcmsg.async_drivers`` entry points).
 
     Constructed as ``AsyncDriver(conf, url, default_exchange)`` like a sync driver; the
     constructor must not do I/O (and may run outside any event loop): connect lazily, in
-    the first coroutine awaited.
+    the first coroutine awaited. ``capabilities``, ``option_group`` and ``options`` are
+    declared as on a sync driver (:class:`rpcmsg.driver.base.DriverBase`); an async twin
+    names its sync twin's group and options.
     """
-
-    #: What the driver guarantees; see :class:`rpcmsg.driver.base.Capabilities`.
-    capabilities: ClassVar[Capabilities] = Capabilities()
-    #: The oslo.config group of the driver's options (its sync twin's, when it has one).
-    option_group: ClassVar[str | None] = None
-    #: The options of ``option_group``.
-    options: ClassVar[Sequence[cfg.Opt]] = ()
-
-    def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
-        self.conf = conf
-        self.url = url
-        self.default_exchange = default_exchange
 
     # -- RPC ---------------------------------------------------------------------------
 
@@ -214,5 +200,5 @@ class AsyncDriver(abc.ABC):
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Close connections and cancel background tasks. Called once, by the transport."""

@@ -62,6 +62,7 @@ __all__ = [
     "DEADLINE_SLACK",
     "Capabilities",
     "Driver",
+    "DriverBase",
     "IncomingMessage",
     "Listener",
     "ReplyConsumer",
@@ -179,14 +180,10 @@ class ReplyConsumer(abc.ABC):
         thread returns soon."""
 
 
-class Driver(abc.ABC):
-    """Base class of transport drivers, registered under the ``rpcmsg.drivers`` entry points.
+class DriverBase:
+    """What sync and async drivers share: declared capabilities, options, construction.
 
-    Constructed as ``Driver(conf, url, default_exchange)``: ``conf`` is the ``ConfigOpts``
-    (the driver registers its own ``option_group``), ``url`` the parsed
-    :class:`~rpcmsg.transport.TransportURL` whose ``query`` overrides options of the group,
-    and ``default_exchange`` the ``control_exchange`` used when a target names none. The
-    constructor must not block on the broker: connect lazily.
+    Constructed as ``Driver(conf, url, default_exchange)``; the constructor does no I/O.
     """
 
     #: What the driver guarantees; see :class:`Capabilities`.
@@ -200,6 +197,17 @@ class Driver(abc.ABC):
         self.conf = conf
         self.url = url
         self.default_exchange = default_exchange
+
+
+class Driver(DriverBase, abc.ABC):
+    """Base class of transport drivers, registered under the ``rpcmsg.drivers`` entry points.
+
+    Constructed as ``Driver(conf, url, default_exchange)``: ``conf`` is the ``ConfigOpts``
+    (the driver registers its own ``option_group``), ``url`` the parsed
+    :class:`~rpcmsg.transport.TransportURL` whose ``query`` overrides options of the group,
+    and ``default_exchange`` the ``control_exchange`` used when a target names none. The
+    constructor must not block on the broker: connect lazily.
+    """
 
     # -- RPC ---------------------------------------------------------------------------
 
@@ -285,5 +293,5 @@ class Driver(abc.ABC):
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def cleanup(self) -> None:  # noqa: B027 - optional hook
+    def cleanup(self) -> None:
         """Close connections and stop background threads. Called once, by the transport."""
