@@ -15,10 +15,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from rpcmsg import _sync, _wire
-from rpcmsg._remote import deserialize_failure
+from rpcmsg import _calls, _sync, _wire
 from rpcmsg.driver.base import Driver, ReplyConsumer
-from rpcmsg.exceptions import MessagingTimeout
 
 __all__ = ["ReplyWaiter"]
 
@@ -120,33 +118,19 @@ class ReplyWaiter:
         now = time.monotonic()
         deadline = None if timeout is None else now + timeout
         monitor = None if not call_monitor_timeout else now + call_monitor_timeout
-        pending: Any = None
+        reader = _calls.ReplyReader(self._allowed)
         while True:
             limits = [t for t in (deadline, monitor) if t is not None]
             wait_for = max(0.0, min(limits) - time.monotonic()) if limits else None
             try:
                 message = self._next(q, wait_for) if self._polled else q.get(timeout=wait_for)
             except _sync.Empty:
-                reason = (
-                    "no keep-alive from the server within the call monitor timeout"
-                    if monitor is not None and (deadline is None or monitor < deadline)
-                    else "timed out"
-                )
-                raise MessagingTimeout(
-                    f"Timed out waiting for a reply to message ID {msg_id} ({reason})"
-                ) from None
-            failure = message.get("failure")
-            if failure:
-                raise deserialize_failure(failure, self._allowed)
-            result = message.get("result")
-            if message.get("ending", True) is False:
-                # A keep-alive, or (from old servers) a result sent ahead of its ending.
-                if result is not None:
-                    pending = result
-                if call_monitor_timeout:
-                    monitor = time.monotonic() + call_monitor_timeout
-                continue
-            return pending if result is None else result
+                by_monitor = monitor is not None and (deadline is None or monitor < deadline)
+                raise _calls.timed_out(msg_id, by_monitor) from None
+            if reader.feed(message):
+                return reader.result
+            if call_monitor_timeout:
+                monitor = time.monotonic() + call_monitor_timeout
 
     def _next(self, q: Any, timeout: float | None) -> Any:
         """The next message for ``q``, reading replies in turn with the other waiting

@@ -11,23 +11,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from rpcmsg import _wire
-from rpcmsg.exceptions import InvalidTarget
+from rpcmsg import _calls
 
 if TYPE_CHECKING:
     from rpcmsg.target import Target
     from rpcmsg.transport import Transport, TransportOptions
 
 __all__ = ["send"]
-
-
-def _encode(message: dict[str, Any]) -> bytes:
-    try:
-        return _wire.encode(message)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"RPC {message.get('method')!r} has a context or argument JSON cannot carry: {exc}"
-        ) from exc
 
 
 def send(
@@ -47,32 +37,25 @@ def send(
     ``TypeError`` when JSON cannot carry the message, ``MessageDeliveryFailure`` when its
     body exceeds ``max_message_size`` (nothing is sent), the driver's ``TransportDriverError``
     when the send fails, and for a call what the reply carries or ``MessagingTimeout``.
+    The protocol (ids, context, reply fields, encoding) is :mod:`rpcmsg._calls`, shared
+    with the async client.
     """
-    if not target.topic:
-        raise InvalidTarget("A topic is required to send", target)
-    if wait_for_reply and target.fanout:
-        raise InvalidTarget("A call cannot be sent to a fanout target", target)
+    _calls.check_target(target, bool(wait_for_reply))
     if not target.exchange:
         target = target(exchange=transport._require_exchange(None))
-    message = dict(message)
-    message["_unique_id"] = _wire.new_id()
-    _wire.pack_context(message, ctxt)
+    message = _calls.request(message, ctxt)
     mandatory = bool(transport_options and transport_options.at_least_once)
     driver = transport.driver
     limit = transport.max_message_size
     if not wait_for_reply:
-        body = _wire.check_size(_encode(message), limit, "a cast")
+        body = _calls.encode(message, limit, "a cast")
         driver.send(target, body, expiration=None, retry=retry, mandatory=mandatory)
         return None
     # One deadline for connecting, sending and waiting (rpcmsg.driver.base, "Deadlines").
     deadline = None if timeout is None else time.monotonic() + timeout
     replies = transport._replies
-    msg_id = _wire.new_id()
-    message["_msg_id"] = msg_id
-    message["_reply_q"] = replies.address_by(deadline)
-    if call_monitor_timeout:
-        message["_timeout"] = call_monitor_timeout
-    body = _wire.check_size(_encode(message), limit, "a call")
+    msg_id = _calls.address_call(message, replies.address_by(deadline), call_monitor_timeout)
+    body = _calls.encode(message, limit, "a call")
     q = replies.register(msg_id)
     try:
         driver.send(

@@ -92,9 +92,7 @@ class Transport:
 
         if not target.topic:
             raise InvalidTarget("A topic is required to send", target)
-        body = _wire.check_size(
-            _format.encode(ctxt, message, version), self.max_message_size, "a notification"
-        )
+        body = _format.encode_checked(ctxt, message, version, self.max_message_size)
         address = Target(exchange=self._require_exchange(target.exchange), topic=target.topic)
         self._driver.send_notification(address, body, retry=retry)
 

@@ -28,7 +28,7 @@ from typing import Any
 from rpcmsg import _wire
 from rpcmsg._wire import MalformedMessage
 
-__all__ = ["PRIORITIES", "MalformedMessage", "build", "encode", "parse"]
+__all__ = ["PRIORITIES", "MalformedMessage", "build", "encode", "encode_checked", "parse"]
 
 #: The priorities a notification may carry, lower case: also the endpoint method names.
 PRIORITIES = ("audit", "debug", "info", "warn", "error", "critical", "sample")
@@ -67,6 +67,11 @@ def encode(ctxt: dict[str, Any], message: dict[str, Any], version: float) -> byt
     if version >= 2.0:
         return _wire.encode(msg)
     return _dumps(msg).encode("utf-8")
+
+
+def encode_checked(ctxt: Any, message: dict[str, Any], version: float, limit: int) -> bytes:
+    """:func:`encode`, then ``MessageDeliveryFailure`` for a body over ``limit`` bytes."""
+    return _wire.check_size(encode(ctxt, message, version), limit, "a notification")
 
 
 def parse(body: bytes | str, limit: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

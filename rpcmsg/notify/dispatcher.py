@@ -112,6 +112,16 @@ class NotificationDispatcher(DispatcherBase):
             LOG.exception("Callback raised an exception.")
             return NotificationResult.REQUEUE
 
+    def callbacks_for(self, priority: str, message: dict[str, Any]) -> list[Callable[..., Any]]:
+        """The endpoint methods to call, in order, for a user ``message`` of ``priority``:
+        those of that priority whose endpoint's filter accepts it. ``priority`` must be one
+        of :data:`PRIORITIES`. Shared by the sync and async dispatch loops."""
+        return [
+            callback
+            for rule, callback in self._callbacks_by_priority.get(priority, [])
+            if self._accepts(rule, message)
+        ]
+
     def dispatch(self, incoming: Any) -> str | None:
         """Deliver one notification; returns ``HANDLED`` or ``REQUEUE``, or ``None`` for an
         unknown priority."""
@@ -119,37 +129,51 @@ class NotificationDispatcher(DispatcherBase):
         if priority not in PRIORITIES:
             LOG.warning('Unknown priority "%s"', priority)
             return None
-        for rule, callback in self._callbacks_by_priority.get(priority, []):
-            if not self._accepts(rule, message):
-                continue
+        for callback in self.callbacks_for(priority, message):
             if self._exec_callback(callback, message) == NotificationResult.REQUEUE:
                 return NotificationResult.REQUEUE
         return NotificationResult.HANDLED
+
+
+#: One priority's share of a batch: the incoming messages of that priority, and the calls
+#: to make in order (an endpoint method and the user messages its filter accepts).
+BatchGroup = tuple[list[Any], list[tuple[Callable[..., Any], list[dict[str, Any]]]]]
 
 
 class BatchNotificationDispatcher(NotificationDispatcher):
     """Calls endpoint methods with lists of notifications, grouped by priority (priorities
     in alphabetical order, messages in arrival order within one)."""
 
-    def dispatch(self, incoming: Iterable[Any]) -> set[Any]:  # type: ignore[override]
-        """Deliver a batch; returns the incoming messages to requeue: every message of a
-        priority some endpoint asked to requeue (or raised for)."""
+    def plan(self, incoming: Iterable[Any]) -> list[BatchGroup]:
+        """A batch split by priority (alphabetical; arrival order within one), with the
+        calls to make for each; unknown priorities are logged and left out. Shared by the
+        sync and async dispatch loops."""
         extracted = sorted(
             (self._extract_user_message(m) for m in incoming), key=lambda item: item[0]
         )
-        requeues: set[Any] = set()
+        groups: list[BatchGroup] = []
         for priority, group in itertools.groupby(extracted, key=lambda item: item[0]):
             entries = list(group)
             if priority not in PRIORITIES:
                 LOG.warning('Unknown priority "%s"', priority)
                 continue
             messages = [user for _, _, user in entries]
+            calls = []
             for rule, callback in self._callbacks_by_priority.get(priority, []):
                 chosen = [m for m in messages if self._accepts(rule, m)]
-                if not chosen:
-                    continue
+                if chosen:
+                    calls.append((callback, chosen))
+            groups.append(([raw for _, raw, _ in entries], calls))
+        return groups
+
+    def dispatch(self, incoming: Iterable[Any]) -> set[Any]:  # type: ignore[override]
+        """Deliver a batch; returns the incoming messages to requeue: every message of a
+        priority some endpoint asked to requeue (or raised for)."""
+        requeues: set[Any] = set()
+        for raws, calls in self.plan(incoming):
+            for callback, chosen in calls:
                 if self._exec_callback(callback, chosen) == NotificationResult.REQUEUE:
-                    requeues.update(raw for _, raw, _ in entries)
+                    requeues.update(raws)
                     break
         return requeues
 

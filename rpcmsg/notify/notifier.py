@@ -124,6 +124,13 @@ def _sanitize_context(ctxt: Any) -> Any:
         return {}
 
 
+def not_sent(event_type: str, priority: str, failed: list[str]) -> MessageDeliveryFailure:
+    """The error of a ``raise_on_failure`` notifier when drivers failed."""
+    return MessageDeliveryFailure(
+        f"Notification {event_type} ({priority}) not sent by: {'; '.join(failed)}"
+    )
+
+
 class Notifier:
     """Sends notifications; see the module docstring for the contract.
 
@@ -199,11 +206,8 @@ class Notifier:
         publisher_id: str | None = None,
         retry: int | None = None,
     ) -> None:
-        if not isinstance(event_type, str):
-            raise TypeError(f"event_type must be a string, not {type(event_type).__name__}")
-        payload = self._serializer.serialize_entity(ctxt, payload)
-        context = self._serializer.serialize_context(_sanitize_context(ctxt))
-        message = _format.build(publisher_id or self.publisher_id, event_type, priority, payload)
+        context, message = self._prepare(ctxt, event_type, payload, priority, publisher_id)
+        payload = message["payload"]
         retry = self.retry if retry is None else retry
         failed: list[str] = []
         for ext in self._driver_mgr.extensions:
@@ -217,9 +221,19 @@ class Notifier:
                     {"e": exc, "payload": mask_secrets(payload)},
                 )
         if failed and self.raise_on_failure:
-            raise MessageDeliveryFailure(
-                f"Notification {event_type} ({priority}) not sent by: {'; '.join(failed)}"
-            )
+            raise not_sent(event_type, priority, failed)
+
+    def _prepare(
+        self, ctxt: Any, event_type: str, payload: Any, priority: str, publisher_id: str | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The context (sanitized, serialized) and the message of a notification; shared
+        with the async notifier. ``TypeError`` for an ``event_type`` that is no string."""
+        if not isinstance(event_type, str):
+            raise TypeError(f"event_type must be a string, not {type(event_type).__name__}")
+        payload = self._serializer.serialize_entity(ctxt, payload)
+        context = self._serializer.serialize_context(_sanitize_context(ctxt))
+        message = _format.build(publisher_id or self.publisher_id, event_type, priority, payload)
+        return context, message
 
     def audit(self, ctxt: Any, event_type: str, payload: Any) -> None:
         """Send a notification at audit priority."""

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from oslo_config import cfg
 
+from rpcmsg import _serving
 from rpcmsg.dispatcher import DispatcherBase
 from rpcmsg.exceptions import (
     ExpectedException,
@@ -168,7 +169,7 @@ class _Watchdog:
             except Exception as exc:
                 LOG.debug("Call-monitor heartbeat failed: %s", exc)
                 return
-            wait = self._interval / 4 if sent is False else self._interval
+            wait = _serving.heartbeat_wait(self._interval, sent)
 
     def stop(self) -> None:
         self._done.set()
@@ -248,7 +249,15 @@ class RPCDispatcher(DispatcherBase):
         runs. Raises what the method raises, ``NoSuchMethod``, ``UnsupportedVersion`` or
         ``RPCDispatcherError`` for a malformed request.
         """
-        message = incoming.message
+        func, args = self.select(incoming.message)
+        return self._call_watched(incoming, func, args)
+
+    def select(self, message: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The endpoint method a request ``message`` names and its (serialized) arguments:
+        the first endpoint serving the message's namespace, at a compatible version, with
+        the method allowed by the access policy. Raises ``NoSuchMethod`` (a compatible
+        endpoint lacks the method), ``UnsupportedVersion`` (none is compatible) or
+        ``RPCDispatcherError`` (a malformed request). The async server uses it too."""
         method = message.get("method")
         if not isinstance(method, str) or not method:
             raise RPCDispatcherError(f"Malformed request: no method name in {sorted(message)}")
@@ -274,10 +283,20 @@ class RPCDispatcher(DispatcherBase):
             found_compatible = True
             func = getattr(endpoint, method, None)
             if callable(func) and self.access_policy.is_allowed(endpoint, method):
-                return self._call_watched(incoming, func, args)
+                return func, args
         if found_compatible:
             raise NoSuchMethod(method)
         raise UnsupportedVersion(version, method=method)
+
+    def arguments(self, ctxt: Any, args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The context and keyword arguments an endpoint method gets, deserialized."""
+        serializer = self.serializer
+        ctxt = serializer.deserialize_context(ctxt)
+        return ctxt, {k: serializer.deserialize_entity(ctxt, v) for k, v in args.items()}
+
+    def result(self, ctxt: Any, result: Any) -> Any:
+        """An endpoint method's result, serialized for the reply."""
+        return self.serializer.serialize_entity(ctxt, result)
 
     def _call_watched(self, incoming: Any, func: Callable[..., Any], args: dict[str, Any]) -> Any:
         client_timeout = getattr(incoming, "client_timeout", None)
@@ -291,8 +310,5 @@ class RPCDispatcher(DispatcherBase):
                 watchdog.stop()
 
     def _call(self, func: Callable[..., Any], ctxt: Any, args: dict[str, Any]) -> Any:
-        serializer = self.serializer
-        ctxt = serializer.deserialize_context(ctxt)
-        kwargs = {k: serializer.deserialize_entity(ctxt, v) for k, v in args.items()}
-        result = func(ctxt, **kwargs)
-        return serializer.serialize_entity(ctxt, result)
+        ctxt, kwargs = self.arguments(ctxt, args)
+        return self.result(ctxt, func(ctxt, **kwargs))

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
-from rpcmsg import _wire
-from rpcmsg._remote import serialize_failure
+from rpcmsg import _serving, _wire
 from rpcmsg.driver.base import IncomingMessage, Listener
-from rpcmsg.exceptions import (
-    ExpectedException,
-    InvalidTarget,
-    MessageDeliveryFailure,
-    NoSuchMethod,
-    RPCDispatcherError,
-)
+from rpcmsg.exceptions import InvalidTarget
 from rpcmsg.rpc.dispatcher import (
     RPCAccessPolicyBase,
     RPCDispatcher,
@@ -33,7 +24,7 @@ __all__ = ["RPCServer", "expected_exceptions", "expose", "get_rpc_server"]
 
 LOG = logging.getLogger(__name__)
 
-_DEDUP_CACHE = 4096
+_DEDUP_CACHE = _serving.DEDUP_CACHE
 
 
 class RPCIncoming:
@@ -131,8 +122,7 @@ class RPCServer(MessageHandlingServer):
                 "get_rpc_transport to obtain an RPC transport instance."
             )
         self.target = target
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_lock = threading.Lock()
+        self._dedup = _serving.DuplicateFilter()
 
     def _create_listener(self) -> Listener:
         target = self.target
@@ -142,32 +132,20 @@ class RPCServer(MessageHandlingServer):
         return self.transport.driver.listen(full)
 
     def _duplicate(self, unique_id: Any) -> bool:
-        if not isinstance(unique_id, str):
-            return False
-        with self._seen_lock:
-            if unique_id in self._seen:
-                return True
-            self._seen[unique_id] = None
-            if len(self._seen) > _DEDUP_CACHE:
-                self._seen.popitem(last=False)
-        return False
+        return self._dedup.seen(unique_id)
 
     def _process(self, incoming: IncomingMessage) -> None:
         try:
-            message = _wire.decode(incoming.body, self.transport.max_message_size)
+            parsed = _serving.parse_request(incoming.body, self.transport.max_message_size)
         except _wire.MalformedMessage as exc:
             LOG.error("Dropping a malformed request on %s: %s", self.target, exc)
             incoming.reject()
             return
-        msg_id = message.pop("_msg_id", None)
-        reply_q = message.pop("_reply_q", None)
-        monitor = message.pop("_timeout", None)
-        if not isinstance(monitor, (int, float)) or isinstance(monitor, bool) or monitor <= 0:
-            monitor = None
+        message, msg_id = parsed.message, parsed.msg_id
         request = RPCIncoming(
-            self, incoming, {}, message, msg_id, reply_q, monitor if msg_id else None
+            self, incoming, {}, message, msg_id, parsed.reply_q, parsed.client_timeout
         )
-        if self._duplicate(message.pop("_unique_id", None)):
+        if self._dedup.seen(parsed.unique_id):
             LOG.info("Dropping a duplicate delivery of a request on %s", self.target)
             request.acknowledge()
             return
@@ -180,21 +158,8 @@ class RPCServer(MessageHandlingServer):
         failure: BaseException | None = None
         try:
             result = self.dispatcher.dispatch(request)
-        except ExpectedException as exc:
-            failure = exc.exc_info[1]
-            LOG.debug("Expected exception during message handling (%s)", failure)
-        except NoSuchMethod as exc:
-            failure = exc
-            if exc.method.endswith("_ignore_errors"):
-                LOG.debug("Method %s not found", exc.method)
-            else:
-                LOG.warning("Rejected request on %s: %s", self.target, exc)
-        except RPCDispatcherError as exc:
-            failure = exc
-            LOG.warning("Rejected request on %s: %s", self.target, exc)
         except Exception as exc:
-            failure = exc
-            LOG.exception("Exception during message handling")
+            failure = _serving.failure_of(exc, self.target)
         finally:
             if not request.is_call:
                 request.acknowledge()
@@ -216,31 +181,10 @@ class RPCServer(MessageHandlingServer):
         ending: bool = True,
     ) -> bool:
         """Send a reply (or a keep-alive); returns whether the driver took it."""
-        reply = {
-            "result": result,
-            "failure": serialize_failure(failure) if failure is not None else None,
-            "ending": ending,
-            "_msg_id": msg_id,
-            "_unique_id": _wire.new_id(),
-        }
+        transport = self.transport
+        body = _serving.encode_reply(msg_id, result, failure, ending, transport.max_message_size)
         try:
-            body = _wire.check_size(
-                _wire.encode(reply), self.transport.max_message_size, "the reply"
-            )
-        except (TypeError, ValueError, MessageDeliveryFailure) as exc:
-            # The result is not JSON, or too large: tell the caller rather than let it time
-            # out.
-            LOG.error("Reply to %s cannot be sent: %s", msg_id, exc)
-            bad: Exception = (
-                exc
-                if isinstance(exc, MessageDeliveryFailure)
-                else TypeError(f"The RPC result could not be serialized: {exc}")
-            )
-            reply["result"] = None
-            reply["failure"] = serialize_failure(bad)
-            body = _wire.encode(reply)
-        try:
-            self.transport.driver.send_reply(reply_q, body)
+            transport.driver.send_reply(reply_q, body)
         except Exception as exc:
             LOG.error("Could not send the reply to %s on %s: %s", msg_id, reply_q, exc)
             return False
