@@ -4,11 +4,12 @@ theirs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kombu import compression
 
-__all__ = ["HEADER", "check", "compress", "decompress"]
+__all__ = ["HEADER", "check", "compress", "decode", "decompress", "prepare"]
 
 HEADER = "compression"
 
@@ -29,3 +30,38 @@ def compress(body: bytes, method: str) -> tuple[bytes, str]:
 
 def decompress(body: bytes, mime: str) -> bytes:
     return bytes(compression.decompress(body, mime))  # type: ignore[no-untyped-call]
+
+
+def prepare(
+    body: bytes,
+    content_type: str,
+    *,
+    compression_method: str | None,
+    delivery_mode: int,
+    expiration: float | None = None,
+) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
+    """``(body, properties, headers)`` of a message as both RabbitMQ drivers send it: the
+    body compressed with ``compression_method`` (its MIME type in ``headers``), and the
+    expiration in whole milliseconds (at least 1)."""
+    properties: dict[str, Any] = {
+        "content_type": content_type,
+        "content_encoding": "utf-8",
+        "delivery_mode": delivery_mode,
+    }
+    headers: dict[str, Any] = {}
+    if compression_method:
+        body, mime = compress(body, compression_method)
+        headers[HEADER] = mime
+    if expiration is not None:
+        properties["expiration"] = str(max(1, int(expiration * 1000)))
+    return body, properties, headers
+
+
+def decode(body: bytes | str, headers: Mapping[str, Any] | None) -> bytes:
+    """A received body as bytes, decompressed when its ``compression`` header says so."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    method = (headers or {}).get(HEADER)
+    if method:
+        body = decompress(body, str(method))
+    return bytes(body)

@@ -121,7 +121,14 @@ class Connector:
         if settings.ssl_enforce_fips_mode:
             LOG.warning("ssl_enforce_fips_mode is deprecated and has no effect")
 
-    def _order(self) -> list[int]:
+    @property
+    def hosts(self) -> list[tuple[str, str, str, str]]:
+        """``(hostname, port, user, password)`` of each host of the URL, in its order."""
+        return self._hosts
+
+    def order(self) -> list[int]:
+        """The indexes of :attr:`hosts` in the order one round tries them (see the class
+        docstring)."""
         n = len(self._hosts)
         if self.settings.kombu_failover_strategy == "shuffle":
             order = list(range(n))
@@ -130,6 +137,18 @@ class Connector:
         with self._lock:
             start = self._current
         return [(start + i) % n for i in range(n)]
+
+    def worked(self, index: int) -> None:
+        """Host ``index`` answered: the next round starts with it (round-robin)."""
+        with self._lock:
+            self._current = index
+
+    def round_delay(self, rounds: int) -> float:
+        """Seconds to wait after ``rounds + 1`` failed rounds over the hosts."""
+        s = self.settings
+        return float(
+            min(s.rabbit_retry_interval + rounds * s.rabbit_retry_backoff, s.rabbit_interval_max)
+        )
 
     def reconnect_delay(self) -> float:
         """Seconds to wait before reconnecting a lost consumer: ``kombu_reconnect_delay`` plus
@@ -199,11 +218,10 @@ class Connector:
         sleeps between rounds and returns True to give up (a listener being closed); giving up
         or exhausting ``retry`` raises ``TransportDriverError``.
         """
-        s = self.settings
         rounds = 0
         while True:
             last: BaseException | None = None
-            for index in self._order():
+            for index in self.order():
                 left = remaining(deadline)
                 if left is not None and left <= 0:
                     raise MessagingTimeout("Timed out connecting to RabbitMQ") from last
@@ -213,17 +231,14 @@ class Connector:
                     LOG.warning("RabbitMQ at %s unreachable: %s", self._hosts[index][0], exc)
                     last = exc
                     continue
-                with self._lock:
-                    self._current = index
+                self.worked(index)
                 if rounds:
                     LOG.info("Reconnected to RabbitMQ at %s", self._hosts[index][0])
                 return conn
             assert last is not None
             if retry is not None and retry >= 0 and rounds >= retry:
                 raise translate(last, "connecting") from last
-            delay = min(
-                s.rabbit_retry_interval + rounds * s.rabbit_retry_backoff, s.rabbit_interval_max
-            )
+            delay = self.round_delay(rounds)
             left = remaining(deadline)
             if left is not None and left <= delay:
                 if left > 0:

@@ -101,7 +101,7 @@ Capabilities are declared statically: ``durable`` holds only with ``amqp_durable
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import amqp
 from oslo_config import cfg
@@ -113,7 +113,7 @@ from rpcmsg.target import Target
 from rpcmsg_drivers.amqp import codec
 from rpcmsg_drivers.amqp.connection import Connector
 from rpcmsg_drivers.amqp.listener import AMQPListener, AMQPReplyConsumer
-from rpcmsg_drivers.amqp.options import GROUP, OPTIONS, Settings
+from rpcmsg_drivers.amqp.options import GROUP, OPTIONS, Settings, prefetch_window
 from rpcmsg_drivers.amqp.publisher import Publisher, wait_deadline
 from rpcmsg_drivers.amqp.topology import Exchange, Topology
 
@@ -145,27 +145,22 @@ class AMQPDriver(Driver):
         self.connector = Connector(url, self.settings)
         self.publisher = Publisher(self.connector)
         self._delivery_mode = 2 if self.settings.durable else 1
-        # oslo.messaging's 0 means "no limit": a listener would pull a queue's whole backlog
-        # into the process. Two messages per worker keeps every worker busy.
-        count = self.settings.rabbit_qos_prefetch_count
-        self._prefetch = count if count > 0 else 2 * conf.executor_thread_pool_size
+        self._prefetch = prefetch_window(self.settings, conf)
 
     # -- messages ----------------------------------------------------------------------
 
     def _message(
         self, body: bytes, content_type: str, expiration: float | None = None
     ) -> amqp.Message:
-        properties: dict[str, Any] = {
-            "content_type": content_type,
-            "content_encoding": "utf-8",
-            "delivery_mode": self._delivery_mode,
-        }
-        method = self.settings.kombu_compression
-        if method:
-            body, mime = codec.compress(body, method)
-            properties["application_headers"] = {codec.HEADER: mime}
-        if expiration is not None:
-            properties["expiration"] = str(max(1, int(expiration * 1000)))
+        body, properties, headers = codec.prepare(
+            body,
+            content_type,
+            compression_method=self.settings.kombu_compression,
+            delivery_mode=self._delivery_mode,
+            expiration=expiration,
+        )
+        if headers:
+            properties["application_headers"] = headers
         return amqp.Message(body, **properties)
 
     # -- RPC ---------------------------------------------------------------------------
@@ -182,12 +177,7 @@ class AMQPDriver(Driver):
         deadline: float | None = None,
     ) -> None:
         _check_body(body)
-        topic = target.topic or ""
-        if target.fanout:
-            exchange, key = self.topology.fanout_exchange(topic), topic
-        else:
-            exchange = self.topology.topic_exchange(target.exchange or self.default_exchange)
-            key = f"{topic}.{target.server}" if target.server else topic
+        exchange, key = self.topology.request_route(target, self.default_exchange)
         is_call = expiration is not None
         self.publisher.publish(
             exchange,
@@ -200,18 +190,11 @@ class AMQPDriver(Driver):
         )
 
     def listen(self, target: Target) -> Listener:
-        exchange = target.exchange or self.default_exchange
-        topic = target.topic or ""
-        server_key = f"{topic}.{target.server}"
         return AMQPListener(
             self.connector,
-            [
-                self.topology.topic_queue(exchange, topic, (topic,)),
-                self.topology.topic_queue(exchange, server_key, (server_key,)),
-                self.topology.fanout_queue(topic),
-            ],
+            self.topology.server_queues(target, self.default_exchange),
             prefetch=self._prefetch,
-            name=f"rpcmsg-amqp-{topic}",
+            name=f"rpcmsg-amqp-{target.topic or ''}",
         )
 
     def send_reply(
@@ -243,8 +226,8 @@ class AMQPDriver(Driver):
         retry: int | None = None,
     ) -> None:
         _check_body(body)
+        queue = self.topology.notification_queue(target, self.default_exchange)
         key = target.topic or ""
-        queue = self.topology.topic_queue(target.exchange or self.default_exchange, key, (key,))
         self.publisher.publish(
             queue.exchange,
             key,
@@ -255,15 +238,7 @@ class AMQPDriver(Driver):
         )
 
     def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
-        keys: dict[tuple[str, str], list[str]] = {}
-        for target in targets:
-            exchange = target.exchange or self.default_exchange
-            key = target.topic or ""
-            keys.setdefault((exchange, pool or key), []).append(key)
-        queues = [
-            self.topology.topic_queue(exchange, name, tuple(bound))
-            for (exchange, name), bound in keys.items()
-        ]
+        queues = self.topology.notification_queues(targets, pool, self.default_exchange)
         return AMQPListener(
             self.connector, queues, self._prefetch, name="rpcmsg-amqp-notifications"
         )

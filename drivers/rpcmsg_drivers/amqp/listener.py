@@ -34,14 +34,7 @@ LOG = logging.getLogger(__name__)
 
 def body_of(message: amqp.Message) -> bytes:
     """The message body as bytes, decompressed when a kombu compression header says so."""
-    body = message.body
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    headers = message.properties.get("application_headers") or {}
-    method = headers.get(codec.HEADER)
-    if method:
-        body = codec.decompress(body, method)
-    return bytes(body)
+    return codec.decode(message.body, message.properties.get("application_headers"))
 
 
 class _Delivery(IncomingMessage):

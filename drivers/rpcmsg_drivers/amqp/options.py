@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
-__all__ = ["GROUP", "OPTIONS", "Settings"]
+__all__ = ["GROUP", "OPTIONS", "Settings", "prefetch_window"]
 
 GROUP = "oslo_messaging_rabbit"
 
@@ -342,3 +342,14 @@ class Settings:
                 "Configuration error: heartbeat_rate must be greater than 0 while "
                 "heartbeat_timeout_threshold is"
             )
+
+
+def prefetch_window(settings: Settings, conf: cfg.ConfigOpts) -> int:
+    """How many unacknowledged messages a listener may hold per queue.
+
+    oslo.messaging's 0 means "no limit": a listener would pull a queue's whole backlog into
+    the process. Two messages per worker of ``executor_thread_pool_size`` keeps every worker
+    busy and the rest of a backlog on the broker.
+    """
+    count = settings.rabbit_qos_prefetch_count
+    return count if count > 0 else 2 * int(conf.executor_thread_pool_size)

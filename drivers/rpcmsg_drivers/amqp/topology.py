@@ -19,9 +19,11 @@ same queues without a PRECONDITION_FAILED conflict.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rpcmsg.target import Target
 from rpcmsg_drivers.amqp import arguments as args
 from rpcmsg_drivers.amqp.options import Settings
 from rpcmsg_drivers.amqp.qmanager import QueueManager
@@ -136,3 +138,44 @@ class Topology:
             consume_arguments=self._consume,
             temporary=self.qmanager is None,
         )
+
+    # -- what the driver methods address ------------------------------------------------
+
+    def request_route(self, target: Target, default_exchange: str) -> tuple[Exchange, str]:
+        """The exchange and routing key of an RPC request to ``target``."""
+        topic = target.topic or ""
+        if target.fanout:
+            return self.fanout_exchange(topic), topic
+        exchange = self.topic_exchange(target.exchange or default_exchange)
+        return exchange, f"{topic}.{target.server}" if target.server else topic
+
+    def server_queues(self, target: Target, default_exchange: str) -> list[Queue]:
+        """What an RPC server consumes: the topic's queue, its own and a fanout copy."""
+        exchange = target.exchange or default_exchange
+        topic = target.topic or ""
+        server_key = f"{topic}.{target.server}"
+        return [
+            self.topic_queue(exchange, topic, (topic,)),
+            self.topic_queue(exchange, server_key, (server_key,)),
+            self.fanout_queue(topic),
+        ]
+
+    def notification_queue(self, target: Target, default_exchange: str) -> Queue:
+        """The default (pool-less) queue of a notification address, declared by senders."""
+        key = target.topic or ""
+        return self.topic_queue(target.exchange or default_exchange, key, (key,))
+
+    def notification_queues(
+        self, targets: Sequence[Target], pool: str | None, default_exchange: str
+    ) -> list[Queue]:
+        """What a notification listener of ``pool`` consumes: per exchange, the pool's queue
+        (or each address's own without a pool) bound to every address."""
+        keys: dict[tuple[str, str], list[str]] = {}
+        for target in targets:
+            exchange = target.exchange or default_exchange
+            key = target.topic or ""
+            keys.setdefault((exchange, pool or key), []).append(key)
+        return [
+            self.topic_queue(exchange, name, tuple(bound))
+            for (exchange, name), bound in keys.items()
+        ]
