@@ -47,20 +47,45 @@ class MessagingDriver(Driver):
         self.version = version
 
     def notify(self, ctxt: Any, message: dict[str, Any], priority: str, retry: int | None) -> None:
-        priority = priority.lower()
         failures = []
-        for topic in self.topics:
-            target = Target(topic=f"{topic}.{priority}")
+        for topic, target in self._targets(priority):
             try:
                 self.transport._send_notification(
                     target, ctxt, message, version=self.version, retry=retry
                 )
             except Exception as exc:
-                failures.append(f"{target.topic}: {exc}")
-                LOG.exception(
-                    "Could not send notification to %(topic)s. Payload=%(message)s",
-                    {"topic": topic, "message": mask_secrets(message)},
+                failures.append(self._failed(topic, target, message, exc))
+        self._raise_failures(failures)
+
+    async def anotify(
+        self, ctxt: Any, message: dict[str, Any], priority: str, retry: int | None
+    ) -> None:
+        """:meth:`notify` on an async transport (:mod:`rpcmsg.asyncio`), awaited."""
+        failures = []
+        transport: Any = self.transport
+        for topic, target in self._targets(priority):
+            try:
+                await transport._asend_notification(
+                    target, ctxt, message, version=self.version, retry=retry
                 )
+            except Exception as exc:
+                failures.append(self._failed(topic, target, message, exc))
+        self._raise_failures(failures)
+
+    def _targets(self, priority: str) -> list[tuple[str, Target]]:
+        priority = priority.lower()
+        return [(topic, Target(topic=f"{topic}.{priority}")) for topic in self.topics]
+
+    @staticmethod
+    def _failed(topic: str, target: Target, message: dict[str, Any], exc: Exception) -> str:
+        # Called in the except block: LOG.exception logs its traceback (tests patch it).
+        LOG.exception(
+            "Could not send notification to %(topic)s. Payload=%(message)s",
+            {"topic": topic, "message": mask_secrets(message)},
+        )
+        return f"{target.topic}: {exc}"
+
+    def _raise_failures(self, failures: list[str]) -> None:
         if failures and self.raise_on_failure:
             raise MessageDeliveryFailure("; ".join(failures))
 

@@ -150,15 +150,29 @@ class Notifier:
         *,
         raise_on_failure: bool = False,
     ) -> None:
-        conf = transport.conf
-        register_opts(conf)
-        group = conf[NOTIFICATIONS_GROUP]
         if not isinstance(transport, NotificationTransport):
             _LOG.warning(
                 "Using RPC transport for notifications. Please use "
                 "get_notification_transport to obtain a "
                 "notification transport instance."
             )
+        self._setup(transport, publisher_id, driver, serializer, retry, topics, raise_on_failure)
+
+    def _setup(
+        self,
+        transport: Any,
+        publisher_id: str | None,
+        driver: str | None,
+        serializer: Serializer | None,
+        retry: int | None,
+        topics: Sequence[str] | None,
+        raise_on_failure: bool,
+    ) -> None:
+        """Options and drivers; shared with the async notifier (``transport`` is an async
+        transport there)."""
+        conf = transport.conf
+        register_opts(conf)
+        group = conf[NOTIFICATIONS_GROUP]
         self.transport = transport
         self.publisher_id = publisher_id
         self.retry = retry if retry is not None else group.retry

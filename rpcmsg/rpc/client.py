@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rpcmsg.exceptions import (
     ClientSendError,
@@ -68,12 +68,17 @@ def _check_version(version: Any) -> None:
         ) from None
 
 
-class _CallContext:
-    """The client state every call and cast uses; ``prepare()`` returns a modified copy."""
+C = TypeVar("C", bound="_ClientCore[Any]")
+
+
+class _ClientCore(Generic[C]):
+    """What the sync and async clients share: options, ``prepare()``, version caps and
+    message building; ``prepare()`` returns a modified copy (a ``C``). Subclasses add
+    ``call`` and ``cast`` doing the I/O."""
 
     def __init__(
         self,
-        transport: Transport,
+        transport: Any,
         target: Target,
         serializer: Serializer | None,
         timeout: float | None = None,
@@ -105,7 +110,7 @@ class _CallContext:
         retry: int | None = _marker,
         call_monitor_timeout: float | None = _marker,
         transport_options: TransportOptions | None = _marker,
-    ) -> _CallContext:
+    ) -> C:
         """Return a client context with the given target attributes and options replaced.
 
         Raises ``MessagingException`` for a ``version`` that is not ``major.minor[.rev]``.
@@ -128,7 +133,7 @@ class _CallContext:
         def pick(value: Any, current: Any) -> Any:
             return current if value is _marker else value
 
-        return _CallContext(
+        return self._context(
             self.transport,
             target,
             self.serializer,
@@ -138,6 +143,14 @@ class _CallContext:
             pick(call_monitor_timeout, self.call_monitor_timeout),
             pick(transport_options, self.transport_options),
         )
+
+    def _context(self, *args: Any) -> C:
+        """A context of this client's kind built from ``_ClientCore``'s arguments."""
+        raise NotImplementedError
+
+    def call_timeout(self) -> float | None:
+        """A call's timeout: the client's, else ``rpc_response_timeout``."""
+        return self.timeout if self.timeout is not None else self.conf.rpc_response_timeout
 
     def can_send_version(self, version: str | None = _marker) -> bool:
         """True when ``version`` (default: the target's) is within the version cap.
@@ -165,6 +178,25 @@ class _CallContext:
             message["version"] = target.version
         return message
 
+    def _request(self, ctxt: Any, method: str, kwargs: dict[str, Any], call: bool) -> Any:
+        """The message and serialized context of a call or cast, checked against the target
+        (``InvalidTarget`` for a call to fanout) and the version cap."""
+        if call and self.target.fanout:
+            raise InvalidTarget("A call cannot be used with fanout", self.target)
+        message = self._make_message(ctxt, method, kwargs)
+        msg_ctxt = self.serializer.serialize_context(ctxt)
+        self._check_version_cap(message.get("version"))
+        return message, msg_ctxt
+
+
+class _CallContext(_ClientCore["_CallContext"]):
+    """The client state every call and cast uses; ``prepare()`` returns a modified copy."""
+
+    transport: Transport
+
+    def _context(self, *args: Any) -> _CallContext:
+        return _CallContext(*args)
+
     def cast(self, ctxt: Any, method: str, **kwargs: Any) -> None:
         """Send ``method(ctxt, **kwargs)`` without waiting for it to run.
 
@@ -174,9 +206,7 @@ class _CallContext:
         ``version_cap``, ``InvalidTarget`` without a topic, ``ClientSendError`` when the
         transport fails to send.
         """
-        message = self._make_message(ctxt, method, kwargs)
-        msg_ctxt = self.serializer.serialize_context(ctxt)
-        self._check_version_cap(message.get("version"))
+        message, msg_ctxt = self._request(ctxt, method, kwargs, False)
         try:
             self.transport._send(
                 self.target,
@@ -197,12 +227,8 @@ class _CallContext:
         sending keep-alives, ``InvalidTarget`` for a fanout target or one without a topic,
         and ``RPCVersionCapError`` as :meth:`cast` does.
         """
-        if self.target.fanout:
-            raise InvalidTarget("A call cannot be used with fanout", self.target)
-        message = self._make_message(ctxt, method, kwargs)
-        msg_ctxt = self.serializer.serialize_context(ctxt)
-        timeout = self.timeout if self.timeout is not None else self.conf.rpc_response_timeout
-        self._check_version_cap(message.get("version"))
+        message, msg_ctxt = self._request(ctxt, method, kwargs, True)
+        timeout = self.call_timeout()
         try:
             result = self.transport._send(
                 self.target,

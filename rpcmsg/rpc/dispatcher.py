@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -89,6 +90,17 @@ def expected_exceptions(*exceptions: type[BaseException]) -> Callable[[F], F]:
     """
 
     def outer(func: F) -> F:
+        if inspect.iscoroutinefunction(func):  # an async endpoint stays one
+
+            @functools.wraps(func)
+            async def ainner(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await func(*args, **kwargs)
+                except exceptions:
+                    raise ExpectedException()
+
+            return ainner  # type: ignore[return-value]
+
         @functools.wraps(func)
         def inner(*args: Any, **kwargs: Any) -> Any:
             try:

@@ -43,8 +43,10 @@ class Consumer:
     """One listener's subscription: messages from its queues land in its inbox, at most
     ``window`` of them unsettled at a time (a prefetch window); the rest wait in the queues."""
 
-    def __init__(self, window: int) -> None:
-        self.inbox = _sync.new_queue()
+    def __init__(self, window: int, inbox: Any = None) -> None:
+        #: ``put``, ``get_nowait`` (raising ``_sync.Empty``): a blocking queue for the sync
+        #: driver's pollers, an event loop's inbox (``aio.AsyncInbox``) for the async one's.
+        self.inbox = _sync.new_queue() if inbox is None else inbox
         self.queues: list[Queue] = []
         self.active = True
         self.window = window

@@ -176,38 +176,21 @@ class FakeDriver(Driver):
         mandatory: bool = False,
         deadline: float | None = None,
     ) -> None:
-        _check_body(body)
-        topic = target.topic or ""
-        expires_at = None if expiration is None else time.monotonic() + expiration
-        message = Message(body, content_type, expires_at)
-        if target.fanout:
-            exchange, key = f"{topic}_fanout", topic
-        elif target.server:
-            exchange, key = target.exchange or self.default_exchange, f"{topic}.{target.server}"
-        else:
-            exchange, key = target.exchange or self.default_exchange, topic
-        if not self.broker.publish(exchange, key, message) and mandatory:
-            raise MessageUndeliverable(None, exchange, key, None)
+        check_body(body)
+        publish_request(self.broker, self.default_exchange, target, body, content_type,
+                        expiration, mandatory)  # fmt: skip
 
     def listen(self, target: Target) -> Listener:
-        exchange = target.exchange or self.default_exchange
-        topic = target.topic or ""
-        broker = self.broker
-        fanout_exchange = f"{topic}_fanout"
-        fanout = broker.declare(
-            fanout_exchange, f"{topic}_fanout_{uuid.uuid4().hex}", [topic], exclusive=True
-        )
-        listener = _FakeListener(broker, [(fanout_exchange, fanout)], self._window)
-        listener._subscribe(broker.declare(exchange, topic, [topic]))
-        server_key = f"{topic}.{target.server}"
-        listener._subscribe(broker.declare(exchange, server_key, [server_key]))
-        listener._subscribe(fanout)
+        fanout, queues = server_queues(self.broker, self.default_exchange, target)
+        listener = _FakeListener(self.broker, [fanout], self._window)
+        for queue in queues:
+            listener._subscribe(queue)
         return listener
 
     def send_reply(
         self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
     ) -> None:
-        _check_body(body)
+        check_body(body)
         handler = self.broker.replies.get(address)
         if handler is None:
             LOG.debug("Reply address %s is gone; dropping the reply", address)
@@ -229,24 +212,81 @@ class FakeDriver(Driver):
         content_type: str = JSON,
         retry: int | None = None,
     ) -> None:
-        _check_body(body)
-        exchange = target.exchange or self.default_exchange
-        key = target.topic or ""
-        self.broker.declare(exchange, key, [key])
-        self.broker.publish(exchange, key, Message(body, content_type, None))
+        check_body(body)
+        publish_notification(self.broker, self.default_exchange, target, body, content_type)
 
     def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
         listener = _FakeListener(self.broker, [], self._window)
-        queues: dict[tuple[str, str], list[str]] = {}
-        for target in targets:
-            exchange = target.exchange or self.default_exchange
-            key = target.topic or ""
-            queues.setdefault((exchange, pool or key), []).append(key)
-        for (exchange, name), keys in queues.items():
-            listener._subscribe(self.broker.declare(exchange, name, keys))
+        for queue in notification_queues(self.broker, self.default_exchange, targets, pool):
+            listener._subscribe(queue)
         return listener
 
 
-def _check_body(body: bytes) -> None:
+def publish_request(
+    broker: FakeBroker,
+    default_exchange: str,
+    target: Target,
+    body: bytes,
+    content_type: str,
+    expiration: float | None,
+    mandatory: bool,
+) -> None:
+    """Route a request as AMQP would (shared by the sync and async fake drivers)."""
+    topic = target.topic or ""
+    expires_at = None if expiration is None else time.monotonic() + expiration
+    message = Message(body, content_type, expires_at)
+    if target.fanout:
+        exchange, key = f"{topic}_fanout", topic
+    elif target.server:
+        exchange, key = target.exchange or default_exchange, f"{topic}.{target.server}"
+    else:
+        exchange, key = target.exchange or default_exchange, topic
+    if not broker.publish(exchange, key, message) and mandatory:
+        raise MessageUndeliverable(None, exchange, key, None)
+
+
+def server_queues(
+    broker: FakeBroker, default_exchange: str, target: Target
+) -> tuple[tuple[str, Queue], list[Queue]]:
+    """Declare a server's queues: its exclusive fanout queue (with its exchange), and the
+    queues to consume: ``<topic>``, ``<topic>.<server>`` and the fanout one."""
+    exchange = target.exchange or default_exchange
+    topic = target.topic or ""
+    fanout_exchange = f"{topic}_fanout"
+    fanout = broker.declare(
+        fanout_exchange, f"{topic}_fanout_{uuid.uuid4().hex}", [topic], exclusive=True
+    )
+    server_key = f"{topic}.{target.server}"
+    queues = [
+        broker.declare(exchange, topic, [topic]),
+        broker.declare(exchange, server_key, [server_key]),
+        fanout,
+    ]
+    return (fanout_exchange, fanout), queues
+
+
+def notification_queues(
+    broker: FakeBroker, default_exchange: str, targets: Sequence[Target], pool: str | None
+) -> list[Queue]:
+    """Declare the queues a notification listener of ``pool`` consumes."""
+    queues: dict[tuple[str, str], list[str]] = {}
+    for target in targets:
+        exchange = target.exchange or default_exchange
+        key = target.topic or ""
+        queues.setdefault((exchange, pool or key), []).append(key)
+    return [broker.declare(exchange, name, keys) for (exchange, name), keys in queues.items()]
+
+
+def publish_notification(
+    broker: FakeBroker, default_exchange: str, target: Target, body: bytes, content_type: str
+) -> None:
+    """Publish a notification, declaring the address's default queue first."""
+    exchange = target.exchange or default_exchange
+    key = target.topic or ""
+    broker.declare(exchange, key, [key])
+    broker.publish(exchange, key, Message(body, content_type, None))
+
+
+def check_body(body: bytes) -> None:
     if not isinstance(body, (bytes, bytearray)):
         raise TypeError(f"message bodies are bytes, not {type(body).__name__}")
