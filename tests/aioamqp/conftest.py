@@ -58,3 +58,6 @@ def make_driver(
 
 def deadline_in(seconds: float) -> float:
     return time.monotonic() + seconds
+
+
+from tests.amqp.conftest import oslo_peer  # noqa: E402, F401 - oslo.messaging peers, shared
