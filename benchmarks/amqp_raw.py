@@ -2,12 +2,15 @@
 
     python benchmarks/amqp_raw.py [--url amqp://guest:guest@127.0.0.1:5672/] [--quick]
 
-What a Python client can reach on this broker: a server thread consumes requests on its own
+What a Python client can reach on this broker: a server consumes requests on its own
 connection (acknowledging each, as rpcmsg does) and publishes each reply to the caller's
 exclusive reply queue through the default exchange; the caller publishes a request and reads
-until its reply arrives. Casts and notifications are published with publisher confirms, one
-at a time (as rpcmsg publishes them), and timed from the first sent to the last consumed.
-JSON bodies are encoded and decoded on both sides, as any RPC library must.
+until its reply arrives. The server runs in a process of its own (this script run with
+``--serve QUEUE``), as services are deployed, or in a thread of the client's process with
+``--in-process``; the client asks it what it counted with a ``stats`` request. Casts and
+notifications are published with publisher confirms, one at a time (as rpcmsg publishes
+them), and timed from the first sent to the last consumed. JSON bodies are encoded and
+decoded on both sides, as any RPC library must.
 
 Prints progress to stderr and, as its last stdout line, the figures ``seq_calls_per_s``,
 ``p50_ms``, ``p99_ms``, ``threaded_calls_per_s``, ``casts_per_s``, ``notifications_per_s`` and
@@ -28,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import amqp
+from _procs import serve_forever, spawn, stop
 from _rawloop import QUICK, STANDARD, by_size, threaded
 
 
@@ -62,11 +66,12 @@ class Server:
         self.channel.basic_ack(message.delivery_tag)
         reply_to = message.properties.get("reply_to")
         if reply_to:
-            body = json.dumps({"result": request["data"], "_msg_id": request["_msg_id"]})
+            result = [self.casts, self.last] if request["method"] == "stats" else request["data"]
+            body = json.dumps({"result": result, "_msg_id": request["_msg_id"]})
             self.channel.basic_publish(amqp.Message(body), "", reply_to)
         else:
             self.casts += 1
-            self.last = time.perf_counter()
+            self.last = time.monotonic()
 
     def run(self) -> None:
         while not self.stopped:
@@ -96,10 +101,10 @@ class Client:
     def on_reply(self, message: amqp.Message) -> None:
         self.reply = json.loads(message.body)
 
-    def call(self, data: str) -> Any:
+    def call(self, data: str, method: str = "echo") -> Any:
         msg_id = uuid.uuid4().hex
         body = json.dumps(
-            {"method": "echo", "args": {"data": data}, "data": data, "_msg_id": msg_id}
+            {"method": method, "args": {"data": data}, "data": data, "_msg_id": msg_id}
         )
         self.reply = None
         self.channel.basic_publish(amqp.Message(body, reply_to=self.reply_q), "", self.queue)
@@ -112,34 +117,52 @@ class Client:
 
 
 def confirmed_stream(
-    url: str, server: Server, exchange: str, key: str, count: int, seconds: float
+    url: str, stats: Any, exchange: str, key: str, count: int, seconds: float
 ) -> float:
+    """Casts published one at a time with confirms; ``stats()`` is the server's
+    ``(casts counted so far, monotonic time of the last)``."""
     conn = connect(url)
     channel = conn.channel()
     channel.confirm_select()
-    server.casts = 0
+    before = stats()[0]
     body = json.dumps({"method": "sink", "args": {"data": "x" * 100}})
-    start = time.perf_counter()
+    start = time.monotonic()
     sent = 0
-    while sent < count and time.perf_counter() - start < seconds:
+    while sent < count and time.monotonic() - start < seconds:
         channel.basic_publish_confirm(amqp.Message(body, delivery_mode=2), exchange, key)
         sent += 1
-    deadline = time.perf_counter() + 20
-    while server.casts < sent and time.perf_counter() < deadline:
-        time.sleep(0.001)
+    deadline = time.monotonic() + 20
+    casts, last = stats()
+    while casts - before < sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+        casts, last = stats()
     conn.close()
-    return server.casts / (server.last - start) if server.casts else 0.0
+    return (casts - before) / (last - start) if casts > before else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--in-process", action="store_true", help="server thread in this process")
+    parser.add_argument("--serve", metavar="QUEUE", help="be the server, on QUEUE")
     args = parser.parse_args(argv)
+    if args.serve:
+        server = Server(args.url, args.serve)
+        serve_forever()
+        server.close()
+        return 0
     counts = QUICK if args.quick or os.environ.get("RPCMSG_BENCH_QUICK") else STANDARD
     seconds = float(counts["seconds"])
     queue = f"raw-bench-{uuid.uuid4().hex[:10]}"
-    server = Server(args.url, queue)
+    if args.in_process:
+        server = Server(args.url, queue)
+        stats: Any = lambda: (server.casts, server.last)  # noqa: E731
+        close_server = server.close
+    else:
+        proc = spawn([sys.executable, __file__, "--url", args.url, "--serve", queue])
+        stats = lambda: tuple(client.call("", "stats"))  # noqa: E731
+        close_server = lambda: stop(proc)  # noqa: E731
     client = Client(args.url, queue)
     figures: dict[str, Any] = {"driver": "rabbit"}
     figures.update(by_size(client, counts, seconds, "raw py-amqp"))
@@ -149,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("raw py-amqp: confirmed casts", file=sys.stderr)
     figures["casts_per_s"] = confirmed_stream(
-        args.url, server, "", queue, int(counts["casts"]), seconds
+        args.url, stats, "", queue, int(counts["casts"]), seconds
     )
     print("raw py-amqp: confirmed notifications (topic exchange)", file=sys.stderr)
     exchange = f"raw-bench-{uuid.uuid4().hex[:10]}"
@@ -157,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     admin.channel().exchange_declare(exchange, "topic", auto_delete=True)
     admin.channel().queue_bind(queue, exchange, "notifications.info")
     figures["notifications_per_s"] = confirmed_stream(
-        args.url, server, exchange, "notifications.info", int(counts["casts"]), seconds
+        args.url, stats, exchange, "notifications.info", int(counts["casts"]), seconds
     )
     admin.close()
     client.close()
-    server.close()
+    close_server()
     print(json.dumps(figures))
     return 0
 

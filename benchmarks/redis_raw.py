@@ -11,8 +11,10 @@ What a Python client can reach on this Redis: a server thread pops requests from
 ``BLPOP`` on its own connection and pushes each reply to the caller's reply list; the caller
 pushes a request with ``LPUSH`` and blocks in ``BLPOP`` on its reply list. Casts and
 notifications are pushed one at a time and timed from the first sent to the last popped.
-JSON bodies are encoded and decoded on both sides, as any RPC library must. Everything runs
-in one process (server and client threads), as the rpcmsg workloads do.
+JSON bodies are encoded and decoded on both sides, as any RPC library must. The server runs in
+a process of its own (this script run with ``--serve PREFIX``), as services are deployed, or
+in a thread of the client's process with ``--in-process``; the client asks it what it counted
+with a ``stats`` request.
 
 Prints progress to stderr and, as its last stdout line, the figures ``seq_calls_per_s``,
 ``p50_ms``, ``p99_ms``, ``threaded_calls_per_s``, ``casts_per_s``, ``notifications_per_s``
@@ -32,9 +34,8 @@ import uuid
 from typing import Any
 
 import redis
+from _procs import serve_forever, spawn, stop
 from _rawloop import QUICK, STANDARD, by_size, threaded
-
-PREFIX = f"raw-bench-{uuid.uuid4().hex[:10]}"
 
 
 def pack(*args: bytes | str) -> bytes:
@@ -94,13 +95,13 @@ class Server:
             request = json.loads(item[1])
             reply_to = request.get("_reply_q")
             if reply_to:
-                body = json.dumps(
-                    {"result": request["args"]["data"], "_msg_id": request["_msg_id"]}
-                )
+                stats = request["method"] == "stats"
+                result = [self.casts, self.last] if stats else request["args"]["data"]
+                body = json.dumps({"result": result, "_msg_id": request["_msg_id"]})
                 self.out.lpush(reply_to, body)
             else:
                 self.casts += 1
-                self.last = time.perf_counter()
+                self.last = time.monotonic()
 
     def close(self) -> None:
         self.stopped = True
@@ -112,15 +113,15 @@ class Server:
 class Client:
     """One caller: a connection and a reply list of its own."""
 
-    def __init__(self, url: str, queue: str, packed: bool) -> None:
-        self.queue = queue
+    def __init__(self, url: str, prefix: str, packed: bool) -> None:
+        self.queue = f"{prefix}:requests"
         self.conn = Conn(url, packed)
-        self.reply_q = f"{PREFIX}:reply:{uuid.uuid4().hex}"
+        self.reply_q = f"{prefix}:reply:{uuid.uuid4().hex}"
 
-    def call(self, data: str) -> Any:
+    def call(self, data: str, method: str = "echo") -> Any:
         msg_id = uuid.uuid4().hex
         body = json.dumps(
-            {"method": "echo", "args": {"data": data}, "_msg_id": msg_id, "_reply_q": self.reply_q}
+            {"method": method, "args": {"data": data}, "_msg_id": msg_id, "_reply_q": self.reply_q}
         )
         self.conn.lpush(self.queue, body)
         while True:
@@ -136,20 +137,24 @@ class Client:
         self.conn.close()
 
 
-def stream(url: str, server: Server, count: int, seconds: float, packed: bool) -> float:
+def stream(url: str, queue: str, stats: Any, count: int, seconds: float, packed: bool) -> float:
+    """Casts pushed one at a time; ``stats()`` is the server's ``(casts counted so far,
+    monotonic time of the last)``."""
     conn = Conn(url, packed)
-    server.casts = 0
+    before = stats()[0]
     body = json.dumps({"method": "sink", "args": {"data": "x" * 100}})
-    start = time.perf_counter()
+    start = time.monotonic()
     sent = 0
-    while sent < count and time.perf_counter() - start < seconds:
-        conn.lpush(server.queue, body)
+    while sent < count and time.monotonic() - start < seconds:
+        conn.lpush(queue, body)
         sent += 1
-    deadline = time.perf_counter() + 20
-    while server.casts < sent and time.perf_counter() < deadline:
-        time.sleep(0.001)
+    deadline = time.monotonic() + 20
+    casts, last = stats()
+    while casts - before < sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+        casts, last = stats()
     conn.close()
-    return server.casts / (server.last - start) if server.casts else 0.0
+    return (casts - before) / (last - start) if casts > before else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,31 +162,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--packed", action="store_true", help="pack commands by hand")
+    parser.add_argument("--in-process", action="store_true", help="server thread in this process")
+    parser.add_argument("--serve", metavar="PREFIX", help="be the server, on PREFIX:requests")
     args = parser.parse_args(argv)
     packed = bool(args.packed)
+    if args.serve:
+        server = Server(args.url, f"{args.serve}:requests", packed)
+        serve_forever()
+        server.close()
+        return 0
     name = "raw redis, packed" if packed else "raw redis-py"
     counts = QUICK if args.quick or os.environ.get("RPCMSG_BENCH_QUICK") else STANDARD
     seconds = float(counts["seconds"])
-    queue = f"{PREFIX}:requests"
-    server = Server(args.url, queue, packed)
-    client = Client(args.url, queue, packed)
+    prefix = f"raw-bench-{uuid.uuid4().hex[:10]}"
+    queue = f"{prefix}:requests"
+    if args.in_process:
+        server = Server(args.url, queue, packed)
+        stats: Any = lambda: (server.casts, server.last)  # noqa: E731
+        close_server = server.close
+    else:
+        serve = [sys.executable, __file__, "--url", args.url, "--serve", prefix]
+        proc = spawn(serve + (["--packed"] if packed else []))
+        stats = lambda: tuple(client.call("", "stats"))  # noqa: E731
+        close_server = lambda: stop(proc)  # noqa: E731
+    client = Client(args.url, prefix, packed)
     figures: dict[str, Any] = {"driver": "redis"}
     try:
         figures.update(by_size(client, counts, seconds, name))
         print(f"{name}: calls from 8 threads", file=sys.stderr)
         figures["threaded_calls_per_s"] = threaded(
-            lambda: Client(args.url, queue, packed), int(counts["threaded"]), seconds
+            lambda: Client(args.url, prefix, packed), int(counts["threaded"]), seconds
         )
         casts = int(counts["casts"])
         print(f"{name}: casts", file=sys.stderr)
-        figures["casts_per_s"] = stream(args.url, server, casts, seconds, packed)
+        figures["casts_per_s"] = stream(args.url, queue, stats, casts, seconds, packed)
         print(f"{name}: notifications", file=sys.stderr)
-        figures["notifications_per_s"] = stream(args.url, server, casts, seconds, packed)
+        figures["notifications_per_s"] = stream(args.url, queue, stats, casts, seconds, packed)
     finally:
         client.close()
-        server.close()
+        close_server()
         cleanup = redis.Redis.from_url(args.url)
-        keys = list(cleanup.scan_iter(f"{PREFIX}:*"))
+        keys = list(cleanup.scan_iter(f"{prefix}:*"))
         if keys:
             cleanup.delete(*keys)
         cleanup.close()

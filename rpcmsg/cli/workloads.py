@@ -3,8 +3,11 @@
 Used by ``rpcmsg bench`` and by ``benchmarks/run.py`` (which also runs oslo.messaging and
 the raw broker loops with the same figure names, so that rows compare side by side).
 
-Workloads, each bounded by a message count *and* a time budget (whichever ends first), all
-in one process with the threading executor, server and client on separate transports:
+Workloads, each bounded by a message count *and* a time budget (whichever ends first), with
+the threading executor, server and client on separate transports; the servers run in the
+client's process by default, or in a process of their own with ``separate=True``, as services
+are deployed (:mod:`rpcmsg.cli._benchserve`; not for ``fake://``, whose broker lives in one
+process):
 
 * ``seq``: sequential calls of ``echo(data)`` with 100 B payloads: calls/s, p50 and p99
   latency (ms);
@@ -34,12 +37,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from oslo_config import cfg
 
-from rpcmsg.opts import register_opts
+from rpcmsg.cli._benchserve import (
+    EXCHANGE,
+    TOPICS,
+    ServerProcess,
+    Service,
+    bench_conf,
+    start_servers,
+    stop_servers,
+)
 from rpcmsg.rpc.client import RPCClient, get_rpc_client
-from rpcmsg.rpc.server import get_rpc_server
 from rpcmsg.server import MessageHandlingServer
 from rpcmsg.target import Target
 from rpcmsg.transport import Transport, get_rpc_transport
@@ -66,14 +77,6 @@ FIGURES = (
     "casts_per_s",
     "notifications_per_s",
 )
-
-#: The control exchange and topics the workloads use (see the module docstring).
-EXCHANGE = "rpcmsg-bench"
-TOPICS = {
-    "calls": "rpcmsg-bench-calls",
-    "casts": "rpcmsg-bench-casts",
-    "notes": "rpcmsg-bench-notes",
-}
 
 #: ``progress(workload, done, total)``, called now and then while a workload runs.
 Progress = Callable[[str, int, int], None]
@@ -117,46 +120,21 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank]
 
 
-class _Endpoint:
-    """The benchmarked service: an echo for calls and a counting sink for casts."""
-
-    def __init__(self, token: str = "") -> None:
-        self.token = token
-        self._lock = threading.Lock()
-        self.received = 0
-        self.target_count = 0
-        self.last = 0.0
-        self.all_in = threading.Event()
-
-    def echo(self, ctxt: Any, data: str) -> str:
-        return data
-
-    def sink(self, ctxt: Any, data: str) -> None:
-        if not data.startswith(self.token):
-            return  # left over by another run
-        with self._lock:
-            self.received += 1
-            self.last = time.perf_counter()
-            if self.received >= self.target_count:
-                self.all_in.set()
-
-    # The notification listener's handler: same counting, another signature.
-    def info(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, md: Any) -> None:
-        self.sink(ctxt, payload.get("data", "") if isinstance(payload, dict) else "")
-
-
 class _Bench:
-    def __init__(self, url: str, counts: Counts, progress: Progress | None) -> None:
+    def __init__(
+        self, url: str, counts: Counts, progress: Progress | None, separate: bool = False
+    ) -> None:
         self.url = url
         self.counts = counts
         self.progress = progress or (lambda name, done, total: None)
-        self.conf = cfg.ConfigOpts()
-        self.conf([], project="rpcmsg-bench", default_config_files=[])
-        register_opts(self.conf)
-        self.conf.set_override("control_exchange", EXCHANGE)
+        self.separate = separate
+        self.conf = bench_conf()
         self.token = uuid.uuid4().hex
+        self.service = Service(self.token)
         self.transports: list[Transport] = []
         self.servers: list[MessageHandlingServer] = []
+        self.process: ServerProcess | None = None
+        self._started: BaseException | bool = False
 
     def transport(self, notifications: bool = False) -> Transport:
         if notifications:
@@ -168,20 +146,41 @@ class _Bench:
         self.transports.append(transport)
         return transport
 
-    def start(self, server: MessageHandlingServer) -> None:
-        server.start()
-        self.servers.append(server)
+    def start(self) -> None:
+        """Start the servers (here or in a process of their own) once; raise what failed."""
+        if self._started is False:
+            try:
+                if self.separate:
+                    self.process = ServerProcess(self.url, self.token)
+                else:
+                    self.servers, transports = start_servers(self.conf, self.url, self.service)
+                    self.transports += transports
+                self._started = True
+            except BaseException as exc:
+                self._started = exc
+        if isinstance(self._started, BaseException):
+            raise self._started
 
     def close(self) -> None:
-        for server in self.servers:
-            server.stop()
-            server.wait()
-        for transport in self.transports:
-            transport.cleanup()
+        if self.process is not None:
+            self.process.close()
+        stop_servers(self.servers, self.transports)
 
-    def rpc_pair(self, endpoint: _Endpoint, topic: str) -> RPCClient:
-        self.start(get_rpc_server(self.transport(), Target(topic=topic, server="s1"), [endpoint]))
+    def client(self, topic: str) -> RPCClient:
+        self.start()
         return get_rpc_client(self.transport(), Target(topic=topic), timeout=60)
+
+    def stats(self, kind: str) -> tuple[int, float]:
+        """What the ``kind`` sink received so far and when the last came (monotonic)."""
+        if self.separate:
+            if self._stats_client is None:
+                self._stats_client = self.client(TOPICS["calls"])
+            received, last = self._stats_client.call({}, "stats", kind=kind)
+        else:
+            received, last = self.service.stats(None, kind)
+        return int(received), float(last)
+
+    _stats_client: RPCClient | None = None
 
     def sequential(self, client: RPCClient, label: str, count: int) -> dict[str, float]:
         data = "x" * _SIZES[label]
@@ -228,62 +227,51 @@ class _Bench:
         elapsed = time.perf_counter() - start
         return sum(done) / elapsed
 
-    def _drain(self, endpoint: _Endpoint, label: str, sent: int, start: float) -> float:
-        endpoint.all_in.wait(self.counts.drain_seconds)
-        self.progress(label, endpoint.received, sent)
-        if not endpoint.received:
-            return 0.0
-        return endpoint.received / (endpoint.last - start)
+    def _drain(self, kind: str, label: str, sent: int, start: float) -> float:
+        """Wait until the ``kind`` sink has all ``sent`` (or the drain budget ends)."""
+        deadline = time.monotonic() + self.counts.drain_seconds
+        received, last = self.stats(kind)
+        while received < sent and time.monotonic() < deadline:
+            time.sleep(0.01)  # the sink stamps the last arrival itself: polling costs no accuracy
+            received, last = self.stats(kind)
+        self.progress(label, received, sent)
+        return received / (last - start) if received else 0.0
 
     def casts(self) -> float:
-        endpoint = _Endpoint(self.token)
-        client = self.rpc_pair(endpoint, TOPICS["casts"])
+        client = self.client(TOPICS["casts"])
         count, data = self.counts.casts, self.token + "x" * (100 - len(self.token))
-        endpoint.target_count = count
-        start = time.perf_counter()
+        start = time.monotonic()
         deadline = start + self.counts.seconds
         sent = 0
-        while sent < count and time.perf_counter() < deadline:
+        while sent < count and time.monotonic() < deadline:
             client.cast({}, "sink", data=data)
             sent += 1
             if sent % 100 == 0:
                 self.progress("casts", sent, count)
-        endpoint.target_count = sent
-        if endpoint.received >= sent:
-            endpoint.all_in.set()
-        return self._drain(endpoint, "casts", sent, start)
+        return self._drain("casts", "casts", sent, start)
 
     def notifications(self) -> float:
-        from rpcmsg.notify import Notifier, get_notification_listener
+        from rpcmsg.notify import Notifier
 
-        endpoint = _Endpoint(self.token)
-        topic = TOPICS["notes"]
-        listener = get_notification_listener(
-            self.transport(notifications=True), [Target(topic=topic)], [endpoint]
-        )
-        self.start(listener)
+        self.start()
         notifier = Notifier(
             self.transport(notifications=True),
             publisher_id="bench",
             driver="messagingv2",
-            topics=[topic],
+            topics=[TOPICS["notes"]],
             raise_on_failure=True,
         )
         count = self.counts.notifications
         payload = {"data": self.token + "x" * (100 - len(self.token))}
-        endpoint.target_count = count
-        start = time.perf_counter()
+        start = time.monotonic()
         deadline = start + self.counts.seconds
         sent = 0
-        while sent < count and time.perf_counter() < deadline:
+        while sent < count and time.monotonic() < deadline:
             notifier.info({}, "bench.event", payload)
             sent += 1
             if sent % 100 == 0:
                 self.progress("notifications", sent, count)
-        endpoint.target_count = sent
-        if endpoint.received >= sent:
-            endpoint.all_in.set()
-        return self._drain(endpoint, "notifications", sent, start)
+        return self._drain("notes", "notifications", sent, start)
 
     def run(self) -> dict[str, Any]:
         figures: dict[str, Any] = {"url": self.url, "payloads": {}, "errors": {}}
@@ -297,7 +285,7 @@ class _Bench:
         client: list[RPCClient] = []
 
         def seq() -> None:
-            client.append(self.rpc_pair(_Endpoint(), TOPICS["calls"]))
+            client.append(self.client(TOPICS["calls"]))
             small = self.sequential(client[0], "100B", self.counts.seq_calls)
             figures["payloads"]["100B"] = small
             figures["seq_calls_per_s"] = small["calls_per_s"]
@@ -328,14 +316,23 @@ class _Bench:
         return figures
 
 
-def run(url: str, counts: Counts = STANDARD, progress: Progress | None = None) -> dict[str, Any]:
+def run(
+    url: str,
+    counts: Counts = STANDARD,
+    progress: Progress | None = None,
+    separate: bool = False,
+) -> dict[str, Any]:
     """Run every workload against ``url`` and return the figures (see the module docstring).
 
-    Raises only for a URL that builds no transport (``InvalidTransportURL``,
-    ``DriverLoadFailure``); a workload that fails is reported under ``errors``.
+    ``separate`` runs the servers in a process of their own. Raises only for a URL that
+    builds no transport (``InvalidTransportURL``, ``DriverLoadFailure``) and for
+    ``separate`` on ``fake://`` (``ValueError``); a workload that fails is reported under
+    ``errors``.
     """
     get_rpc_transport(cfg.ConfigOpts(), url).cleanup()  # fail fast on a bad URL
-    bench = _Bench(url, counts, progress)
+    if separate and urlsplit(url).scheme == "fake":
+        raise ValueError("fake:// lives in one process: its servers cannot run in another")
+    bench = _Bench(url, counts, progress, separate)
     try:
         return bench.run()
     finally:
@@ -345,10 +342,11 @@ def run(url: str, counts: Counts = STANDARD, progress: Progress | None = None) -
 def sequential_calls(
     url: str, counts: Counts = STANDARD, progress: Progress | None = None
 ) -> dict[str, float]:
-    """Only the sequential 100 B calls: ``seq_calls_per_s``, ``p50_ms``, ``p99_ms``."""
+    """Only the sequential 100 B calls (servers in this process): ``seq_calls_per_s``,
+    ``p50_ms``, ``p99_ms``."""
     bench = _Bench(url, counts, progress)
     try:
-        client = bench.rpc_pair(_Endpoint(), TOPICS["calls"])
+        client = bench.client(TOPICS["calls"])
         small = bench.sequential(client, "100B", counts.seq_calls)
     finally:
         bench.close()
