@@ -33,7 +33,7 @@ def python(peer: str) -> Path | None:
 
 
 def setup() -> int:
-    for peer, (directory, requirements) in PEERS.items():
+    for directory, requirements in PEERS.values():
         target = HERE / directory
         if not (target / "bin" / "python").exists():
             print(f"creating {target}", file=sys.stderr)
