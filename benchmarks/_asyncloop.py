@@ -9,7 +9,8 @@ peer scripts run on their own virtualenvs' pythons).
   can come, 1,000 calls are started; once they are all waiting, the Python memory
   allocated since just before them and still held (``tracemalloc``) is divided by 1,000;
   then the server is resumed (SIGCONT) and every call must complete. C-level buffers of a
-  client library (not seen by tracemalloc) are not counted.
+  client library (not seen by tracemalloc) are not counted. A failure here is reported
+  under ``errors`` (``{"memory": ...}``) and the other figures stand.
 
 Figures: ``seq_calls_per_s``, ``p50_ms``, ``p99_ms``, ``inflight_calls_per_s``,
 ``inflight_kb_per_call``.
@@ -115,5 +116,8 @@ async def measure(
     figures["inflight_calls_per_s"] = await in_flight(call, int(c["inflight"]), seconds)
     if server is not None:
         print(f"{name}: memory per in-flight call", file=sys.stderr)
-        figures["inflight_kb_per_call"] = await memory_per_call(call, server)
+        try:
+            figures["inflight_kb_per_call"] = await memory_per_call(call, server)
+        except Exception as exc:  # the other figures stand; the failure is reported
+            figures["errors"] = {"memory": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     return figures

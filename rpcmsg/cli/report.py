@@ -24,6 +24,8 @@ HEADINGS = {
     "threaded_calls_per_s": "calls/s (8 threads)",
     "casts_per_s": "casts/s",
     "notifications_per_s": "notifications/s",
+    # Shown only when a row has it (the asyncio clients; benchmarks/run.py).
+    "inflight_calls_per_s": "calls/s (1,000 in flight)",
 }
 
 
@@ -70,10 +72,16 @@ def _table(
 
 
 def markdown(rows: Sequence[dict[str, Any]], ratios: Sequence[dict[str, Any]] = ()) -> str:
-    """The figures table, the payload-size table and the ratios table, in Markdown."""
+    """The figures table, the payload-size table and the ratios table, in Markdown.
+
+    The columns are :data:`~rpcmsg.cli.workloads.FIGURES`, then any other figure of
+    :data:`HEADINGS` that a row has.
+    """
+    keys = [*FIGURES]
+    keys += [k for k in HEADINGS if k not in keys and any(k in row for row in rows)]
     out = _table(
-        ["", *HEADINGS.values()],
-        [[row["name"], *(_fmt(row.get(key)) for key in FIGURES)] for row in rows],
+        ["", *(HEADINGS[key] for key in keys)],
+        [[row["name"], *(_fmt(row.get(key)) for key in keys)] for row in rows],
     )
     labels: list[str] = []
     for row in rows:

@@ -1,0 +1,152 @@
+"""The ratios, the targets and the Markdown page of a ``run.py`` run (``latest.md``).
+
+Ratios compare rows measured in the same run: each sync rpcmsg row with the raw loops,
+oslo.messaging and (for fake) the ceiling of its driver; each async rpcmsg row with the peers
+of its driver and with the sync rpcmsg row of its driver. Throughput ratios are rpcmsg /
+other, latency ratios other / rpcmsg: above 1, rpcmsg wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rpcmsg.cli import report
+
+#: Issue 13's targets.
+ASYNC_VS_PEERS = 3.0  # async calls/s at 1,000 in flight, over a peer's
+ASYNC_LATENCY = 1.2  # async sequential p50 latency, at most this times the sync client's
+#: Which kinds of row each kind of rpcmsg row is compared with.
+VERSUS = {"rpcmsg": ("raw", "oslo", "ceiling"), "rpcmsg-async": ("peer", "rpcmsg")}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and bool(value) and value == value
+
+
+def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rpcmsg against each row it is compared with (see the module docstring)."""
+    out = []
+    for mine in (r for r in rows if r["kind"] in VERSUS):
+        for other in rows:
+            if other["kind"] not in VERSUS[mine["kind"]]:
+                continue
+            if not (
+                other["driver"] == mine["driver"]
+                or (other["kind"] == "ceiling" and mine["driver"] == "fake")
+            ):
+                continue
+            for figure in report.HEADINGS:
+                a, b = mine.get(figure), other.get(figure)
+                if not _number(a) or not _number(b):
+                    continue
+                value = a / b if figure.endswith("per_s") else b / a
+                out.append(
+                    {"name": mine["name"], "versus": other["name"], "figure": figure,
+                     "ratio": value}
+                )  # fmt: skip
+    return out
+
+
+def _row(rows: list[dict[str, Any]], kind: str, driver: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r["kind"] == kind and r["driver"] == driver), None)
+
+
+def targets(data: dict[str, Any]) -> list[str]:
+    """Each target of the benchmarks, as measured in this run: met, NOT met or not measured."""
+    from ceiling import TARGET_CALLS_PER_S
+
+    rows, skipped = data["rows"], data["skipped"]
+    out = []
+    fake = _row(rows, "rpcmsg", "fake")
+    if fake and _number(fake.get("seq_calls_per_s")):
+        verdict = "met" if fake["seq_calls_per_s"] >= TARGET_CALLS_PER_S else "NOT met"
+        out.append(
+            f"- the fake driver does at least {TARGET_CALLS_PER_S:,.0f} sequential calls/s "
+            f"in one process with the threading executor: {verdict} "
+            f"({fake['seq_calls_per_s']:,.0f}/s)"
+        )
+    drivers = sorted({r["driver"] for r in rows if r["kind"] in ("peer", "rpcmsg")} - {"fake"})
+    for driver in drivers:
+        name = f"rpcmsg async {driver}"
+        mine = _row(rows, "rpcmsg-async", driver)
+        for peer in (r for r in rows if r["kind"] == "peer" and r["driver"] == driver):
+            head = (
+                f"- {name} does at least {ASYNC_VS_PEERS:.0f}x the calls/s of {peer['name']} "
+                "with 1,000 calls in flight: "
+            )
+            if mine is None:
+                out.append(head + f"not measured ({skipped.get(name, 'no row')})")
+            elif _number(mine.get("inflight_calls_per_s")):
+                ratio = mine["inflight_calls_per_s"] / peer["inflight_calls_per_s"]
+                verdict = "met" if ratio >= ASYNC_VS_PEERS else "NOT met"
+                out.append(
+                    head + f"{verdict} ({mine['inflight_calls_per_s']:,.0f}/s against "
+                    f"{peer['inflight_calls_per_s']:,.0f}/s: {ratio:.2f}x)"
+                )
+        sync = _row(rows, "rpcmsg", driver)
+        head = (
+            f"- {name}: a sequential call takes at most {ASYNC_LATENCY}x the sync client's "
+            "latency (p50): "
+        )
+        if mine is None:
+            out.append(head + f"not measured ({skipped.get(name, 'no row')})")
+        elif sync and _number(mine.get("p50_ms")) and _number(sync.get("p50_ms")):
+            ratio = mine["p50_ms"] / sync["p50_ms"]
+            verdict = "met" if ratio <= ASYNC_LATENCY else "NOT met"
+            out.append(
+                head + f"{verdict} ({mine['p50_ms']:.2f} ms against {sync['p50_ms']:.2f} ms: "
+                f"{ratio:.2f}x)"
+            )
+    return out
+
+
+def memory(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        f"| {r['name']} | {r['inflight_kb_per_call']:.1f} |"
+        for r in rows
+        if _number(r.get("inflight_kb_per_call"))
+    ]
+    if not lines:
+        return []
+    return [
+        "Memory per in-flight call (async clients, 1,000 calls waiting for a stopped server; "
+        "Python allocations held, by tracemalloc):",
+        "",
+        "|  | KB per call |",
+        "|---|---:|",
+        *lines,
+        "",
+    ]
+
+
+def markdown(data: dict[str, Any]) -> str:
+    m = data["machine"]
+    where = (
+        "Client and server in one process per row (--in-process)"
+        if data.get("in_process")
+        else "Client and servers in separate processes (rows marked in-process excepted)"
+    )
+    runs = data.get("repeat", 1)
+    head = [
+        f"Measured {data['date']} on {m['cpu']}, {m['cores']} cores, {m['os']}, {m['python']}, "
+        f"load average {m.get('load_1min')} at the start and {m.get('load_1min_end', '?')} at "
+        "the end (other work on the machine)"
+        + (" (quick smoke run: counts too small to mean much)" if data["quick"] else "")
+        + f". {where}; brokers on localhost. "
+        + (f"Each figure the median of {runs} runs, in rounds." if runs > 1 else "One run."),
+        "",
+    ]
+    tail = ["", *memory(data["rows"])]
+    goals = targets(data)
+    if goals:
+        tail += ["Targets, as measured in this run:", "", *goals, ""]
+    if data["skipped"]:
+        tail += ["Not measured in this run:", ""]
+        tail += [f"- {name}: {why}" for name, why in data["skipped"].items()]
+    return (
+        "\n".join(head)
+        + "\n"
+        + report.markdown(data["rows"], data["ratios"])
+        + "\n".join(tail).rstrip()
+        + "\n"
+    )
