@@ -269,6 +269,7 @@ def collect(
             continue
         figures = median_figures(job.runs)
         figures.pop("driver", None)
+        figures.pop("server_pid", None)
         rows.append({"name": job.name, "kind": job.kind, **figures, "driver": job.driver})
         rows[-1]["runs"] = len(job.runs)
         if job.errors:

@@ -41,6 +41,7 @@ TOPICS = {
     "calls": "rpcmsg-bench-calls",
     "casts": "rpcmsg-bench-casts",
     "notes": "rpcmsg-bench-notes",
+    "async": "rpcmsg-bench-async-calls",  # benchmarks/async_workloads.py
 }
 READY = "ready"
 START_SECONDS = 60.0
@@ -77,6 +78,10 @@ class Service:
     # The notification listener's handler.
     def info(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any, md: Any) -> None:
         self._count("notes", payload.get("data", "") if isinstance(payload, dict) else "")
+
+    def pid(self, ctxt: Any) -> int:
+        """The id of the process serving (for the test that it is not the client's)."""
+        return os.getpid()
 
     def stats(self, ctxt: Any, kind: str) -> list[float]:
         """``[received, time.monotonic() of the last]`` for ``"casts"`` or ``"notes"``."""

@@ -18,8 +18,9 @@ process):
 
 Figures (keys of the returned dict): ``seq_calls_per_s``, ``p50_ms``, ``p99_ms``,
 ``threaded_calls_per_s``, ``casts_per_s``, ``notifications_per_s``, and ``payloads``:
-``{"100B": {"calls_per_s", "p50_ms", "p99_ms"}, "10KB": ..., "1MB": ...}``. A workload that
-fails records its error under ``errors`` instead of stopping the run.
+``{"100B": {"calls_per_s", "p50_ms", "p99_ms"}, "10KB": ..., "1MB": ...}``, and
+``server_pid``, the id of the process that served the calls. A workload that fails records
+its error under ``errors`` instead of stopping the run.
 
 Footprint on a real broker: the exchange :data:`EXCHANGE` and the topics :data:`TOPICS`, the
 same names on every run, so that repeated runs reuse a handful of (empty) queues or streams
@@ -291,6 +292,7 @@ class _Bench:
             figures["seq_calls_per_s"] = small["calls_per_s"]
             figures["p50_ms"] = small["p50_ms"]
             figures["p99_ms"] = small["p99_ms"]
+            figures["server_pid"] = client[0].call({}, "pid")
 
         def payloads() -> None:
             for label, count in self.counts.payload_calls.items():

@@ -26,6 +26,27 @@ def test_workloads_produce_every_figure() -> None:
     assert set(figures["payloads"]) == {"100B", "10KB", "1MB"}
 
 
+def test_fake_servers_cannot_run_in_another_process() -> None:
+    with pytest.raises(ValueError, match="one process"):
+        workloads.run("fake:///bench-separate", workloads.QUICK, separate=True)
+
+
+def test_workloads_with_the_servers_in_a_process_of_their_own() -> None:
+    """The default of benchmarks/run.py: every figure, served by another process."""
+    import os
+
+    from tests.drivers import SPECS
+
+    why = SPECS["redis"].unavailable()
+    if why:
+        pytest.skip(why)
+    figures = workloads.run(SPECS["redis"].base_url(""), workloads.QUICK, separate=True)
+    assert "errors" not in figures, figures["errors"]
+    for key in workloads.FIGURES:
+        assert figures[key] > 0, key
+    assert figures["server_pid"] != os.getpid()
+
+
 def test_percentile_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert workloads.percentile(values, 0.5) == 50.0
@@ -77,20 +98,44 @@ def test_benchmark_harness_smoke_run(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
             sys.executable, str(root / "benchmarks" / "run.py"), "--quick",
-            "--drivers", "fake", "--no-oslo", "--no-raw", "--out", str(tmp_path),
+            "--drivers", "fake", "--no-oslo", "--no-raw", "--repeat", "2",
+            "--out", str(tmp_path),
         ],
         capture_output=True, text=True, timeout=120, cwd=root,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "latest.json").read_text())
     names = [row["name"] for row in data["rows"]]
-    assert names == ["ceiling (SimpleQueue + pool)", "rpcmsg fake"]
+    assert names == [
+        "ceiling (SimpleQueue + pool, in-process)",
+        "rpcmsg fake (in-process)",
+        "rpcmsg async fake (in-process)",
+    ]
     assert all(row["seq_calls_per_s"] > 0 for row in data["rows"])
+    assert [row.get("runs") for row in data["rows"][1:]] == [2, 2]
+    assert data["rows"][2]["inflight_calls_per_s"] > 0
     assert {r["figure"] for r in data["ratios"]} == {"seq_calls_per_s", "p50_ms", "p99_ms"}
     text = (tmp_path / "latest.md").read_text()
     assert text == proc.stdout
-    assert "| rpcmsg fake | ceiling (SimpleQueue + pool) | calls/s (seq) |" in text
+    assert "| rpcmsg fake (in-process) | ceiling (SimpleQueue + pool, in-process) |" in text
+    assert "| rpcmsg async fake (in-process) | rpcmsg fake (in-process) | p50 ms |" in text
+    assert "calls/s (1,000 in flight) |" in text
+    assert "median of 2 runs" in text
     assert f"{data['machine']['cores']} cores" in text
+
+
+def test_median_of_runs() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from run import median_figures
+    finally:
+        sys.path.pop(0)
+    runs = [
+        {"a": 1.0, "payloads": {"1MB": {"p50_ms": 9.0}}, "url": "x"},
+        {"a": 5.0, "payloads": {"1MB": {"p50_ms": 3.0}}},
+        {"a": 2.0, "payloads": {"1MB": {"p50_ms": 4.0}}, "url": "y"},
+    ]
+    assert median_figures(runs) == {"a": 2.0, "payloads": {"1MB": {"p50_ms": 4.0}}, "url": "x"}
 
 
 class _Terminal(io.StringIO):

@@ -1,0 +1,99 @@
+"""rpcmsg's asyncio client (:mod:`rpcmsg.asyncio`) on one URL, measured as the peers are.
+
+    python benchmarks/async_workloads.py --url rabbit://guest:guest@127.0.0.1:5672/
+        [--quick] [--in-process]
+
+The server is rpcmsg's async RPC server with an ``async def echo`` endpoint, on the topic
+``rpcmsg-bench-async-calls`` (deleted after each run by ``tidy.py``), with its default
+concurrency limit; it runs in a process of its own (this script run with ``--serve``), as
+services are deployed, or on the client's event loop with ``--in-process`` (always for
+``fake://``, whose broker lives in one process). The client, one transport and one
+``RPCClient`` on one event loop, makes the calls of ``_asyncloop``: sequential calls,
+1,000 in flight, memory per in-flight call (not in-process: it stops the server's process).
+
+Prints progress to stderr and, as its last stdout line, the JSON figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from _asyncloop import measure
+from _procs import serve_forever, spawn, stop
+
+import rpcmsg.asyncio as aio
+from rpcmsg.cli._benchserve import TOPICS, bench_conf
+from rpcmsg.target import Target
+
+TOPIC = TOPICS["async"]
+
+
+class Echo:
+    async def echo(self, ctxt: Any, data: str) -> str:
+        return data
+
+
+async def start_server(url: str) -> tuple[Any, Any]:
+    transport = aio.get_rpc_transport(bench_conf(), url)
+    server = aio.get_rpc_server(transport, Target(topic=TOPIC, server="s1"), [Echo()])
+    await server.start()
+    return server, transport
+
+
+async def stop_server(server: Any, transport: Any) -> None:
+    await server.stop()
+    await server.wait()
+    await transport.cleanup()
+
+
+async def serve(url: str) -> None:
+    server, transport = await start_server(url)
+    await asyncio.to_thread(serve_forever)
+    await stop_server(server, transport)
+
+
+async def client(url: str, quick: bool, in_process: bool) -> dict[str, Any]:
+    process = None
+    if in_process:
+        local = await start_server(url)
+    else:
+        process = spawn([sys.executable, __file__, "--url", url, "--serve"])
+    try:
+        transport = aio.get_rpc_transport(bench_conf(), url)
+        rpc = aio.get_rpc_client(transport, Target(topic=TOPIC), timeout=60)
+
+        async def call(data: str) -> Any:
+            return await rpc.call({}, "echo", data=data)
+
+        figures = await measure(call, process, quick, f"rpcmsg async {url.split(':')[0]}")
+        await transport.cleanup()
+    finally:
+        if process is not None:
+            stop(process)
+        else:
+            await stop_server(*local)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--url", default="fake:///bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--in-process", action="store_true", help="server on this loop")
+    parser.add_argument("--serve", action="store_true", help="be the server")
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve(args.url))
+        return 0
+    in_process = args.in_process or args.url.startswith("fake:")
+    figures = asyncio.run(client(args.url, args.quick, in_process))
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
