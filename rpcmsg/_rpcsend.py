@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from rpcmsg import _calls
+from rpcmsg import _calls, _observe
 
 if TYPE_CHECKING:
     from rpcmsg.target import Target
@@ -40,6 +40,45 @@ def send(
     The protocol (ids, context, reply fields, encoding) is :mod:`rpcmsg._calls`, shared
     with the async client.
     """
+    hooks = _observe.hooks
+    if hooks is not None:
+        return hooks.send(
+            _send,
+            transport,
+            target,
+            ctxt,
+            message,
+            wait_for_reply,
+            timeout,
+            call_monitor_timeout,
+            retry,
+            transport_options,
+        )
+    return _send(
+        transport,
+        target,
+        ctxt,
+        message,
+        wait_for_reply,
+        timeout,
+        call_monitor_timeout,
+        retry,
+        transport_options,
+    )
+
+
+def _send(
+    transport: Transport,
+    target: Target,
+    ctxt: Any,
+    message: dict[str, Any],
+    wait_for_reply: bool | None,
+    timeout: float | None,
+    call_monitor_timeout: float | None,
+    retry: int | None,
+    transport_options: TransportOptions | None,
+) -> Any:
+    """:func:`send` without the observability hooks."""
     _calls.check_target(target, bool(wait_for_reply))
     if not target.exchange:
         target = target(exchange=transport._require_exchange(None))

@@ -14,16 +14,63 @@ from collections.abc import Iterable, Sequence
 from oslo_config import cfg
 
 __all__ = [
+    "METRICS_GROUP",
     "NOTIFICATIONS_GROUP",
     "base_opts",
     "driver_opts",
     "list_opts",
+    "metrics_opts",
     "notification_opts",
     "register_opts",
     "set_defaults",
 ]
 
 NOTIFICATIONS_GROUP = "oslo_messaging_notifications"
+METRICS_GROUP = "oslo_messaging_metrics"
+
+#: oslo.messaging 18.3.1's ``[oslo_messaging_metrics]`` options (same names, types and
+#: defaults), then rpcmsg's Prometheus endpoint.
+metrics_opts: list[cfg.Opt] = [
+    cfg.BoolOpt(
+        "metrics_enabled",
+        default=False,
+        help="Record RPC metrics (oslo.metrics' names) through the OpenTelemetry metrics API "
+        "(the process's meter provider), with rpcmsg's own metrics. Needs rpcmsg[otel].",
+    ),
+    cfg.IntOpt(
+        "metrics_buffer_size",
+        default=1000,
+        help="Accepted for oslo.messaging compatibility; rpcmsg keeps no metrics buffer.",
+    ),
+    cfg.StrOpt(
+        "metrics_socket_file",
+        default="/var/tmp/metrics_collector.sock",
+        help="Accepted for oslo.messaging compatibility; rpcmsg sends nothing to the "
+        "oslo.metrics socket (metrics go through OpenTelemetry and Prometheus).",
+    ),
+    cfg.StrOpt(
+        "metrics_process_name",
+        default="",
+        help="Process name which is used to identify which process produce metrics (the "
+        "'process' label of the oslo_messaging_* metrics).",
+    ),
+    cfg.IntOpt(
+        "metrics_thread_stop_timeout",
+        default=10,
+        help="Accepted for oslo.messaging compatibility; rpcmsg runs no sending thread.",
+    ),
+    cfg.PortOpt(
+        "metrics_prometheus_port",
+        help="Serve the metrics for Prometheus on this port (HTTP, path /metrics) from the "
+        "first transport created with it set; implies metrics_enabled. Needs "
+        "rpcmsg[prometheus]. Unset: no endpoint.",
+    ),
+    cfg.HostAddressOpt(
+        "metrics_prometheus_host",
+        default="0.0.0.0",
+        help="Address the Prometheus endpoint listens on.",
+    ),
+]
 
 transport_opts: list[cfg.Opt] = [
     cfg.StrOpt(
@@ -122,6 +169,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register the core's options on ``conf`` (idempotent)."""
     conf.register_opts(base_opts)
     conf.register_opts(notification_opts + routing_opts, group=NOTIFICATIONS_GROUP)
+    conf.register_opts(metrics_opts, group=METRICS_GROUP)
 
 
 def register_group(conf: cfg.ConfigOpts, group: str, opts: Sequence[cfg.Opt]) -> None:
@@ -153,6 +201,7 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     result: list[tuple[str | None, list[cfg.Opt]]] = [
         (None, list(base_opts)),
         (NOTIFICATIONS_GROUP, notification_opts + routing_opts),
+        (METRICS_GROUP, list(metrics_opts)),
     ]
     result.extend(sorted(driver_opts()))
     return [(group, copy.deepcopy(opts)) for group, opts in result]

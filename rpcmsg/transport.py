@@ -9,7 +9,7 @@ from typing import Any
 
 from oslo_config import cfg
 
-from rpcmsg import _plugins, _rpcsend, _wire
+from rpcmsg import _observe, _plugins, _rpcsend, _wire
 from rpcmsg._reply import ReplyWaiter
 from rpcmsg._url import TransportHost, TransportURL
 from rpcmsg.driver.base import Driver
@@ -88,6 +88,18 @@ class Transport:
         a topic, ``TypeError``/``ValueError`` for what JSON cannot carry,
         ``MessageDeliveryFailure`` for a body over ``max_message_size``, and the driver's
         errors."""
+        hooks = _observe.hooks
+        if hooks is not None:
+            hooks.send_notification(
+                Transport._publish_notification, self, target, ctxt, message, version, retry
+            )
+        else:
+            self._publish_notification(target, ctxt, message, version, retry)
+
+    def _publish_notification(
+        self, target: Target, ctxt: Any, message: dict[str, Any], version: float, retry: Any
+    ) -> None:
+        """:meth:`_send_notification` without the observability hooks."""
         from rpcmsg.notify import _format  # the notify package imports this module
 
         if not target.topic:
@@ -132,6 +144,7 @@ def _get_transport(
     transport_cls: type[Transport] = RPCTransport,
 ) -> Transport:
     register_opts(conf)
+    _observe.configure(conf)
     if not isinstance(url, TransportURL):
         url = TransportURL.parse(conf, url)
     if not url.transport:

@@ -3,11 +3,14 @@
 See :mod:`rpcmsg.driver.base` for the contract, :mod:`rpcmsg.driver.aio` for its asyncio
 twin, and ``docs/drivers.md`` for a guide.
 :mod:`rpcmsg.driver.turns` helps a driver whose listeners read the broker in ``poll``
-(the server's workers taking turns), and :func:`load_settings` reads a driver's options.
+(the server's workers taking turns), :func:`load_settings` reads a driver's options, and a
+driver calls :func:`note_reconnect` when it lost a connection and opens it again (counted
+in the ``rpcmsg.reconnects`` metric when metrics are on; nothing otherwise).
 """
 
 from __future__ import annotations
 
+from rpcmsg._observe import note_reconnect
 from rpcmsg.driver.aio import (
     AsyncDriver,
     AsyncIncomingMessage,
@@ -42,4 +45,5 @@ __all__ = [
     "ReplyConsumer",
     "ReplyHandler",
     "load_settings",
+    "note_reconnect",
 ]

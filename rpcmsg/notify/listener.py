@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rpcmsg import _observe
 from rpcmsg.driver.base import IncomingMessage, Listener
 from rpcmsg.exceptions import InvalidTarget
 from rpcmsg.notify import _format
@@ -166,6 +167,13 @@ class NotificationServerBase(MessageHandlingServer):
         # deliveries instead of starving while a handler keeps requeueing.
         time.sleep(0)
 
+    def _dispatch(self, incoming: Any) -> Any:
+        """``self.dispatcher.dispatch(incoming)``, through the observability hooks if on."""
+        hooks = _observe.hooks
+        if hooks is None:
+            return self.dispatcher.dispatch(incoming)
+        return hooks.dispatch_notifications(self, incoming, self.dispatcher.dispatch)
+
     @abc.abstractmethod
     def _process_incoming(self, incoming: list[IncomingNotification]) -> None:
         """Dispatch ``incoming`` (one message, or a batch) and settle each message; must
@@ -189,7 +197,7 @@ class NotificationServer(NotificationServerBase):
     def _process_incoming(self, incoming: list[IncomingNotification]) -> None:
         message = incoming[0]
         try:
-            result = self.dispatcher.dispatch(message)
+            result = self._dispatch(message)
         except Exception:
             LOG.exception("Exception during message handling.")
             result = NotificationResult.REQUEUE
@@ -239,7 +247,7 @@ class BatchNotificationServer(NotificationServerBase):
 
     def _process_incoming(self, incoming: list[IncomingNotification]) -> None:
         try:
-            not_processed = self.dispatcher.dispatch(incoming)
+            not_processed = self._dispatch(incoming)
         except Exception:
             LOG.exception("Exception during messages handling.")
             not_processed = set(incoming)

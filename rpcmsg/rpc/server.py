@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from rpcmsg import _serving, _wire
+from rpcmsg import _observe, _serving, _wire
 from rpcmsg.driver.base import IncomingMessage, Listener
 from rpcmsg.exceptions import InvalidTarget
 from rpcmsg.rpc.dispatcher import (
@@ -142,6 +142,7 @@ class RPCServer(MessageHandlingServer):
             incoming.reject()
             return
         message, msg_id = parsed.message, parsed.msg_id
+        trace = message.pop(_observe.TRACE_KEY, None)
         request = RPCIncoming(
             self, incoming, {}, message, msg_id, parsed.reply_q, parsed.client_timeout
         )
@@ -154,6 +155,23 @@ class RPCServer(MessageHandlingServer):
         if request.is_call:
             request.acknowledge()
         request.ctxt = _wire.unpack_context(message)
+        hooks = _observe.hooks
+        if hooks is None:
+            result, failure = self._dispatch(request)
+        else:
+            result, failure = hooks.serve(self, request, trace, self._dispatch)
+        request.reply(result, failure)
+        LOG.debug(
+            "Request %s for method %s handled (%s) in %.3fs",
+            msg_id,
+            message.get("method"),
+            "failed" if failure is not None else "succeeded",
+            time.monotonic() - started,
+        )
+
+    def _dispatch(self, request: RPCIncoming) -> tuple[Any, BaseException | None]:
+        """Run the request's endpoint method: its result, or the exception it raised (or
+        the dispatcher's). A cast is acknowledged here, once the method returned."""
         result: Any = None
         failure: BaseException | None = None
         try:
@@ -163,14 +181,7 @@ class RPCServer(MessageHandlingServer):
         finally:
             if not request.is_call:
                 request.acknowledge()
-        request.reply(result, failure)
-        LOG.debug(
-            "Request %s for method %s handled (%s) in %.3fs",
-            msg_id,
-            message.get("method"),
-            "failed" if failure is not None else "succeeded",
-            time.monotonic() - started,
-        )
+        return result, failure
 
     def _reply(
         self,

@@ -36,6 +36,7 @@ from typing import Any
 import amqp
 
 from rpcmsg import _sync
+from rpcmsg.driver import note_reconnect
 from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
 from rpcmsg_drivers.amqp.connection import Connector
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
@@ -227,6 +228,7 @@ class ConsumerThread:
 
     def _lost(self, exc: BaseException) -> None:
         """Note a connection failure: a cancelled stream consumer starts over at ``last``."""
+        note_reconnect("rabbit")
         if isinstance(exc, amqp.exceptions.ConsumerCancelled) and self._offsets:
             LOG.warning("%s: consumer cancelled; stream offsets reset to last", self._name)
             self._offsets.clear()

@@ -25,6 +25,7 @@ from typing import Any
 
 import amqp
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg_drivers.amqp.connection import Connector
 from rpcmsg_drivers.amqp.errors import CONNECTION_ERRORS
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
@@ -98,6 +99,7 @@ class Link:
                 self.poll_input()
             except CONNECTION_ERRORS as exc:
                 LOG.info("Publishing connection was closed (%s); reconnecting", exc)
+                note_reconnect("rabbit")
                 self.reset()
         if self.conn is None:
             self.conn = self.connector.open(retry=retry, deadline=deadline)

@@ -19,6 +19,7 @@ from typing import Any
 
 import amqp
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg.exceptions import (
     MessageDeliveryFailure,
     MessageUndeliverable,
@@ -314,6 +315,7 @@ class Publisher:
                             return  # kept for resending when the connection is back
                         raise translate(exc, f"publishing to {exchange.name!r}") from exc
                     LOG.info("Publishing failed (%s); reconnecting", exc)
+                    note_reconnect("rabbit")
         finally:
             link.bound_io(None)
             link.lock.release()

@@ -29,6 +29,7 @@ from typing import cast
 
 import redis
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import POP_ERRORS, REDIS_ERRORS
 from rpcmsg_drivers.redis.framing import unframe_call
@@ -101,6 +102,7 @@ class CallReader:
             LOG.warning(
                 "Call reader %s lost Redis (%s); reconnecting in %.1fs", self._name, exc, delay
             )
+            note_reconnect("redis")
             self._drop()
             self._retry_at = time.monotonic() + delay
             return []

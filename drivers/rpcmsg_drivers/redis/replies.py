@@ -19,6 +19,7 @@ from typing import ClassVar, cast
 
 import redis
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg.driver.base import ReplyConsumer, ReplyHandler
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import POP_ERRORS, REDIS_ERRORS
@@ -110,6 +111,7 @@ class RedisReplyConsumer(ReplyConsumer):
             delay = self._factory.settings.backoff(self._attempt)
             self._attempt += 1
             LOG.warning("Reply consumer lost Redis (%s); reconnecting in %.1fs", exc, delay)
+            note_reconnect("redis")
             with self._lock:
                 self._release()
             self._retry_at = time.monotonic() + delay

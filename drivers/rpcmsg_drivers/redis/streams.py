@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS
 from rpcmsg_drivers.redis.inbox import Entry, Inbox
@@ -148,6 +149,7 @@ class StreamReader:
                     exc,
                     delay,
                 )
+                note_reconnect("redis")
                 self._client_id = None
                 close_client(client)
                 client = self._client = None
