@@ -1,0 +1,122 @@
+"""Observability off costs nothing: OpenTelemetry is never imported; options asking for it
+without the extra leave the transport working; ``[oslo_messaging_metrics]`` is
+oslo.messaging's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rpcmsg import opts
+from tests.amqp.conftest import oslo_python
+from tests.conformance.test_crossprocess_notify import ROOT
+from tests.drivers import IN_CI
+
+OFF = textwrap.dedent(
+    """
+    import sys, threading
+    from oslo_config import cfg
+    import rpcmsg
+    from rpcmsg import _observe
+    from rpcmsg.notify import Notifier, get_notification_listener
+
+    class E:
+        def __init__(self):
+            self.done = threading.Event()
+        def echo(self, ctxt, value):
+            return value
+        def record(self, ctxt):
+            self.done.set()
+        def info(self, ctxt, publisher_id, event_type, payload, md):
+            self.done.set()
+
+    conf = cfg.ConfigOpts()
+    conf([])
+    %(setup)s
+    transport = rpcmsg.get_rpc_transport(conf, "fake://")
+    e = E()
+    server = rpcmsg.get_rpc_server(transport, rpcmsg.Target(topic="t", server="s"), [e])
+    server.start()
+    client = rpcmsg.get_rpc_client(transport, rpcmsg.Target(topic="t"), timeout=10)
+    assert client.call({}, "echo", value=1) == 1
+    client.prepare(fanout=True).cast({}, "record")
+    assert e.done.wait(10)
+    n = E()
+    listener = get_notification_listener(transport, [rpcmsg.Target(topic="n")], [n])
+    listener.start()
+    Notifier(transport, driver="messagingv2", publisher_id="p", topics=["n"]).info({}, "x", {})
+    assert n.done.wait(10)
+    for each in (server, listener):
+        each.stop()
+        each.wait()
+    transport.cleanup()
+    print(sorted(m for m, v in sys.modules.items() if v and m.split(".")[0] == "opentelemetry"))
+    print(_observe.hooks)
+    """
+)
+
+
+def _run(setup: str) -> list[str]:
+    script = OFF % {"setup": setup}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [*done.stdout.splitlines(), done.stderr]
+
+
+def test_off_by_default_and_opentelemetry_never_imported() -> None:
+    out = _run("")
+    assert out[:2] == ["[]", "None"]
+
+
+def test_metrics_asked_for_without_the_extra_log_and_work() -> None:
+    # opentelemetry made unimportable, as when rpcmsg[otel] is not installed.
+    setup = (
+        "sys.modules['opentelemetry'] = None\n"
+        "from rpcmsg.opts import register_opts; register_opts(conf)\n"
+        "conf.set_override('metrics_enabled', True, 'oslo_messaging_metrics')"
+    )
+    out = _run(setup)
+    assert out[:2] == ["[]", "None"]
+    assert "OpenTelemetry is not installed" in out[-1]
+
+
+def test_metrics_enabled_in_the_configuration_turns_them_on() -> None:
+    setup = (
+        "from rpcmsg.opts import register_opts; register_opts(conf)\n"
+        "conf.set_override('metrics_enabled', True, 'oslo_messaging_metrics')"
+    )
+    out = _run(setup)
+    assert "opentelemetry.metrics" in out[0]
+    assert out[1].startswith("<rpcmsg._observe._otel.OTelHooks")
+
+
+OSLO_OPTS = """
+import json
+from oslo_messaging._metrics.client import oslo_messaging_metrics
+print(json.dumps([[o.name, type(o).__name__, o.default] for o in oslo_messaging_metrics]))
+"""
+
+
+def test_metrics_options_are_oslo_messagings() -> None:
+    python = oslo_python()
+    if python is None:
+        if IN_CI:
+            pytest.fail("CI needs oslo.messaging: set RPCMSG_OSLO_PYTHON")
+        pytest.skip("oslo.messaging's python not found (set RPCMSG_OSLO_PYTHON)")
+    done = subprocess.run([python, "-c", OSLO_OPTS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout)
+    ours = [[o.name, type(o).__name__, o.default] for o in opts.metrics_opts]
+    assert ours[: len(theirs)] == theirs
+    assert [name for name, _, _ in ours[len(theirs) :]] == [
+        "metrics_prometheus_port",
+        "metrics_prometheus_host",
+    ]
+    listed = dict(opts.list_opts())[opts.METRICS_GROUP]
+    assert [o.name for o in listed] == [o.name for o in opts.metrics_opts]

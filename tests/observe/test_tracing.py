@@ -1,0 +1,133 @@
+"""Spans for calls, casts, fanout casts and notifications, and their handling, on every
+driver: kinds, names, semantic-convention attributes, and the sender's span as the handler's
+parent (the trace context crossing the broker in the message)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+import rpcmsg
+from rpcmsg.notify import Notifier, get_notification_listener
+from tests.drivers import DriverEnv
+from tests.observe.conftest import WAIT, Spans
+
+SYSTEMS = {"fake": "fake", "rabbit": "rabbitmq", "redis": "redis"}
+
+
+class Endpoint:
+    def __init__(self, spans: Spans) -> None:
+        self.done = threading.Event()
+        self.tracer = spans.provider.get_tracer("endpoint")
+
+    def echo(self, ctxt: Any, value: Any) -> Any:
+        # An endpoint's own spans nest under the handling span.
+        with self.tracer.start_as_current_span("inner work"):
+            return value
+
+    def fail(self, ctxt: Any) -> None:
+        raise ValueError("no")
+
+    def record(self, ctxt: Any, value: Any) -> None:
+        self.done.set()
+
+
+def _child_of(child: Any, parent: Any) -> bool:
+    return (
+        child.context.trace_id == parent.context.trace_id
+        and child.parent is not None
+        and child.parent.span_id == parent.context.span_id
+    )
+
+
+def test_a_call_span_is_the_parent_of_its_server_span(env: DriverEnv, spans: Spans) -> None:
+    topic = env.unique()
+    endpoint = Endpoint(spans)
+    env.server(topic, [endpoint])
+    client = env.client(topic, timeout=WAIT)
+    assert client.call({}, "echo", value=3) == 3
+    client_span = next(s for s in spans.named(f"{topic}/echo", 2) if s.kind == SpanKind.CLIENT)
+    server_span = next(s for s in spans.named(f"{topic}/echo", 2) if s.kind == SpanKind.SERVER)
+    assert _child_of(server_span, client_span)
+    for span, operation in ((client_span, "send"), (server_span, "process")):
+        attributes = dict(span.attributes)
+        assert attributes["messaging.system"] == SYSTEMS[env.name]
+        assert attributes["messaging.operation.name"] == operation
+        assert attributes["messaging.destination.name"] == topic
+        assert attributes["rpc.method"] == "echo"
+        assert attributes["rpc.system"] == "oslo.messaging"
+        assert "error.type" not in attributes
+        assert not any("reply" in str(v) for v in attributes.values())
+    inner = spans.named("inner work")[0]
+    assert _child_of(inner, server_span)
+
+
+def test_a_remote_error_marks_both_spans(env: DriverEnv, spans: Spans) -> None:
+    topic = env.unique()
+    env.server(topic, [Endpoint(spans)])
+    client = env.client(topic, timeout=WAIT)
+    with pytest.raises(ValueError):
+        client.call({}, "fail")
+    found = spans.named(f"{topic}/fail", 2)
+    assert {s.kind for s in found} == {SpanKind.CLIENT, SpanKind.SERVER}
+    for span in found:
+        assert span.attributes["error.type"] == "ValueError"
+        assert span.status.status_code == StatusCode.ERROR
+
+
+def test_a_timed_out_call_span_says_so(env: DriverEnv, spans: Spans) -> None:
+    topic = env.unique()
+    client = env.client(topic, timeout=0.3)
+    with pytest.raises(rpcmsg.MessagingTimeout):
+        client.call({}, "echo", value=1)
+    (span,) = spans.named(f"{topic}/echo")
+    assert span.kind == SpanKind.CLIENT
+    assert span.attributes["error.type"] == "MessagingTimeout"
+
+
+@pytest.mark.parametrize("fanout", [False, True])
+def test_a_cast_span_is_the_parent_of_its_processing(
+    env: DriverEnv, spans: Spans, fanout: bool
+) -> None:
+    topic = env.unique()
+    endpoint = Endpoint(spans)
+    env.server(topic, [endpoint])
+    client = env.client(topic).prepare(fanout=fanout)
+    client.cast({}, "record", value=1)
+    assert endpoint.done.wait(WAIT)
+    (producer,) = spans.named(f"send {topic}")
+    (consumer,) = spans.named(f"process {topic}")
+    assert producer.kind == SpanKind.PRODUCER
+    assert consumer.kind == SpanKind.CONSUMER
+    assert producer.attributes["rpcmsg.call_type"] == ("fanout" if fanout else "cast")
+    assert _child_of(consumer, producer)
+
+
+class Notifications:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+    def info(self, ctxt: Any, publisher_id: Any, event_type: Any, payload: Any, md: Any) -> None:
+        self.done.set()
+
+
+def test_a_notification_span_is_the_parent_of_its_processing(env: DriverEnv, spans: Spans) -> None:
+    topic = env.unique("notifications")
+    endpoint = Notifications()
+    transport = env.notification_transport()
+    listener = get_notification_listener(transport, [rpcmsg.Target(topic=topic)], [endpoint])
+    listener.start()
+    env.track(listener)
+    notifier = Notifier(transport, driver="messagingv2", publisher_id="p", topics=[topic])
+    notifier.info({}, "thing.happened", {"n": 1})
+    assert endpoint.done.wait(WAIT)
+    (producer,) = spans.named(f"send {topic}.info")
+    (consumer,) = spans.named(f"process {topic}.info")
+    assert producer.kind == SpanKind.PRODUCER
+    assert consumer.kind == SpanKind.CONSUMER
+    message_id = producer.attributes["messaging.message.id"]
+    assert consumer.attributes["messaging.message.id"] == message_id
+    assert _child_of(consumer, producer)
