@@ -22,14 +22,21 @@ import asyncio
 import gc
 import os
 import signal
-import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 Call = Callable[[str], Awaitable[Any]]
+
+
+class Process(Protocol):
+    """The server's process (a ``subprocess.Popen`` or anything with its ``pid``)."""
+
+    @property
+    def pid(self) -> int: ...
+
 
 WINDOW = 1000
 STANDARD = {"seq": 3000, "inflight": 40000, "seconds": 4.0}
@@ -81,7 +88,7 @@ async def in_flight(call: Call, total: int, seconds: float, window: int = WINDOW
     return done / (time.perf_counter() - start)
 
 
-async def memory_per_call(call: Call, server: subprocess.Popen[str], window: int = WINDOW) -> float:
+async def memory_per_call(call: Call, server: Process, window: int = WINDOW) -> float:
     """KB of Python memory held per call while ``window`` calls wait for a stopped server."""
     data = "x" * 100
     gc.collect()
@@ -103,9 +110,7 @@ async def memory_per_call(call: Call, server: subprocess.Popen[str], window: int
     return held / window / 1024
 
 
-async def measure(
-    call: Call, server: subprocess.Popen[str] | None, quick: bool, name: str
-) -> dict[str, Any]:
+async def measure(call: Call, server: Process | None, quick: bool, name: str) -> dict[str, Any]:
     """Every figure above (memory only with a ``server`` process to stop)."""
     c = counts(quick)
     seconds = float(c["seconds"])

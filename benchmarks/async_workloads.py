@@ -1,15 +1,18 @@
 """rpcmsg's asyncio client (:mod:`rpcmsg.asyncio`) on one URL, measured as the peers are.
 
     python benchmarks/async_workloads.py --url rabbit://guest:guest@127.0.0.1:5672/
-        [--quick] [--in-process]
+        [--quick] [--in-process] [--server async|sync]
 
 The server is rpcmsg's async RPC server with an ``async def echo`` endpoint, on the topic
 ``rpcmsg-bench-async-calls`` (deleted after each run by ``tidy.py``), with its default
 concurrency limit; it runs in a process of its own (this script run with ``--serve``), as
 services are deployed, or on the client's event loop with ``--in-process`` (always for
-``fake://``, whose broker lives in one process). The client, one transport and one
-``RPCClient`` on one event loop, makes the calls of ``_asyncloop``: sequential calls,
-1,000 in flight, memory per in-flight call (not in-process: it stops the server's process).
+``fake://``, whose broker lives in one process). With ``--server sync`` the server is the
+sync workloads' (:mod:`rpcmsg.cli._benchserve`, threading executor, a process of its own):
+the async client against the very server the sync client's row uses. The client, one
+transport and one ``RPCClient`` on one event loop, makes the calls of ``_asyncloop``:
+sequential calls, 1,000 in flight, memory per in-flight call (not in-process: it stops the
+server's process).
 
 Prints progress to stderr and, as its last stdout line, the JSON figures.
 """
@@ -26,7 +29,7 @@ from _asyncloop import measure
 from _procs import serve_forever, spawn, stop
 
 import rpcmsg.asyncio as aio
-from rpcmsg.cli._benchserve import TOPICS, bench_conf
+from rpcmsg.cli._benchserve import TOPICS, ServerProcess, bench_conf
 from rpcmsg.target import Target
 
 TOPIC = TOPICS["async"]
@@ -56,15 +59,18 @@ async def serve(url: str) -> None:
     await stop_server(server, transport)
 
 
-async def client(url: str, quick: bool, in_process: bool) -> dict[str, Any]:
-    process = None
-    if in_process:
+async def client(url: str, quick: bool, in_process: bool, sync: bool) -> dict[str, Any]:
+    process: Any = None
+    topic = TOPICS["calls"] if sync else TOPIC
+    if sync:
+        process = ServerProcess(url, "-")
+    elif in_process:
         local = await start_server(url)
     else:
         process = spawn([sys.executable, __file__, "--url", url, "--serve"])
     try:
         transport = aio.get_rpc_transport(bench_conf(), url)
-        rpc = aio.get_rpc_client(transport, Target(topic=TOPIC), timeout=60)
+        rpc = aio.get_rpc_client(transport, Target(topic=topic), timeout=60)
 
         async def call(data: str) -> Any:
             return await rpc.call({}, "echo", data=data)
@@ -72,7 +78,9 @@ async def client(url: str, quick: bool, in_process: bool) -> dict[str, Any]:
         figures = await measure(call, process, quick, f"rpcmsg async {url.split(':')[0]}")
         await transport.cleanup()
     finally:
-        if process is not None:
+        if isinstance(process, ServerProcess):
+            process.close()
+        elif process is not None:
             stop(process)
         else:
             await stop_server(*local)
@@ -85,12 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="server on this loop")
     parser.add_argument("--serve", action="store_true", help="be the server")
+    parser.add_argument("--server", choices=("async", "sync"), default="async")
     args = parser.parse_args(argv)
     if args.serve:
         asyncio.run(serve(args.url))
         return 0
     in_process = args.in_process or args.url.startswith("fake:")
-    figures = asyncio.run(client(args.url, args.quick, in_process))
+    if args.server == "sync" and in_process:
+        parser.error("--server sync runs the server in a process of its own")
+    figures = asyncio.run(client(args.url, args.quick, in_process, args.server == "sync"))
     print(json.dumps(figures))
     return 0
 

@@ -16,7 +16,13 @@ from rpcmsg.cli import report
 ASYNC_VS_PEERS = 3.0  # async calls/s at 1,000 in flight, over a peer's
 ASYNC_LATENCY = 1.2  # async sequential p50 latency, at most this times the sync client's
 #: Which kinds of row each kind of rpcmsg row is compared with.
-VERSUS = {"rpcmsg": ("raw", "oslo", "ceiling"), "rpcmsg-async": ("peer", "rpcmsg")}
+VERSUS = {
+    "rpcmsg": ("raw", "oslo", "ceiling"),
+    "rpcmsg-async": ("peer", "rpcmsg"),
+    "rpcmsg-async-sync-server": ("peer", "rpcmsg"),
+}
+#: The async rows: the async client with rpcmsg's async server, and with the sync one.
+ASYNC_KINDS = {"rpcmsg-async": "", "rpcmsg-async-sync-server": ", sync server"}
 
 
 def _number(value: Any) -> bool:
@@ -67,36 +73,43 @@ def targets(data: dict[str, Any]) -> list[str]:
         )
     drivers = sorted({r["driver"] for r in rows if r["kind"] in ("peer", "rpcmsg")} - {"fake"})
     for driver in drivers:
-        name = f"rpcmsg async {driver}"
-        mine = _row(rows, "rpcmsg-async", driver)
-        for peer in (r for r in rows if r["kind"] == "peer" and r["driver"] == driver):
-            head = (
-                f"- {name} does at least {ASYNC_VS_PEERS:.0f}x the calls/s of {peer['name']} "
-                "with 1,000 calls in flight: "
-            )
-            if mine is None:
-                out.append(head + f"not measured ({skipped.get(name, 'no row')})")
-            elif _number(mine.get("inflight_calls_per_s")):
-                ratio = mine["inflight_calls_per_s"] / peer["inflight_calls_per_s"]
-                verdict = "met" if ratio >= ASYNC_VS_PEERS else "NOT met"
-                out.append(
-                    head + f"{verdict} ({mine['inflight_calls_per_s']:,.0f}/s against "
-                    f"{peer['inflight_calls_per_s']:,.0f}/s: {ratio:.2f}x)"
-                )
         sync = _row(rows, "rpcmsg", driver)
+        for kind, suffix in ASYNC_KINDS.items():
+            name = f"rpcmsg async {driver}{suffix}"
+            mine = _row(rows, kind, driver)
+            if mine is None:
+                if not suffix:
+                    out.append(
+                        f"- {name} (async client, async server) against the peers and the "
+                        f"sync client: not measured ({skipped.get(name, 'no row')})"
+                    )
+                continue
+            out += _async_targets(rows, mine, sync)
+    return out
+
+
+def _async_targets(
+    rows: list[dict[str, Any]], mine: dict[str, Any], sync: dict[str, Any] | None
+) -> list[str]:
+    out = []
+    for peer in (r for r in rows if r["kind"] == "peer" and r["driver"] == mine["driver"]):
         head = (
-            f"- {name}: a sequential call takes at most {ASYNC_LATENCY}x the sync client's "
-            "latency (p50): "
+            f"- {mine['name']} does at least {ASYNC_VS_PEERS:.0f}x the calls/s of "
+            f"{peer['name']} with 1,000 calls in flight: "
         )
-        if mine is None:
-            out.append(head + f"not measured ({skipped.get(name, 'no row')})")
-        elif sync and _number(mine.get("p50_ms")) and _number(sync.get("p50_ms")):
-            ratio = mine["p50_ms"] / sync["p50_ms"]
-            verdict = "met" if ratio <= ASYNC_LATENCY else "NOT met"
-            out.append(
-                head + f"{verdict} ({mine['p50_ms']:.2f} ms against {sync['p50_ms']:.2f} ms: "
-                f"{ratio:.2f}x)"
-            )
+        a, b = mine.get("inflight_calls_per_s"), peer.get("inflight_calls_per_s")
+        if _number(a) and _number(b):
+            ratio = a / b
+            verdict = "met" if ratio >= ASYNC_VS_PEERS else "NOT met"
+            out.append(head + f"{verdict} ({a:,.0f}/s against {b:,.0f}/s: {ratio:.2f}x)")
+    if sync and _number(mine.get("p50_ms")) and _number(sync.get("p50_ms")):
+        ratio = mine["p50_ms"] / sync["p50_ms"]
+        verdict = "met" if ratio <= ASYNC_LATENCY else "NOT met"
+        out.append(
+            f"- {mine['name']}: a sequential call takes at most {ASYNC_LATENCY}x the latency "
+            f"(p50) of {sync['name']}: {verdict} ({mine['p50_ms']:.2f} ms against "
+            f"{sync['p50_ms']:.2f} ms: {ratio:.2f}x)"
+        )
     return out
 
 

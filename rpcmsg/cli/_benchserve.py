@@ -162,6 +162,10 @@ class ServerProcess:
             self.close()
             raise RuntimeError(f"the server process said {line.strip()!r}")
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def close(self) -> None:
         """Ask the process to stop (end of its stdin) and wait; kill it if it hangs."""
         if self._proc.stdin is not None:
