@@ -1,5 +1,6 @@
 """Brokers that misbehave, for deadline tests: one that takes connections and never answers,
-and a forwarder that delays every byte on its way to a real broker.
+a forwarder that delays every byte on its way to a real broker, and one that forwards until
+the client sends a given command, then blackholes that connection mid-command.
 
 (The fault suite's full TCP proxy, which also drops and resets, is ``tests/faults/proxy.py``.)
 """
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["silent_broker", "slow_broker"]
+__all__ = ["blackhole_at", "silent_broker", "slow_broker"]
 
 
 @contextlib.contextmanager
@@ -83,6 +84,38 @@ def slow_broker(port: int, delay: float) -> contextlib.AbstractContextManager[in
         upstream.settimeout(None)
         threading.Thread(target=pump, args=(conn, upstream), daemon=True).start()
         threading.Thread(target=pump, args=(upstream, conn), daemon=True).start()
+        return [conn, upstream]
+
+    return _serving(forward)
+
+
+def blackhole_at(
+    port: int, marker: bytes, armed: threading.Event | None = None
+) -> contextlib.AbstractContextManager[int]:
+    """A port forwarding to the broker on ``port`` until the client sends a chunk holding
+    ``marker`` (e.g. ``b"SCRIPT"``), once ``armed`` is set (default: at once): from then
+    on that connection is a blackhole, nothing forwarded either way, the sockets held
+    open. Other connections carry on. Yields the port."""
+
+    def forward(conn: socket.socket) -> list[socket.socket]:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            return [conn]
+        upstream.settimeout(None)
+        dead = threading.Event()
+
+        def pump(src: socket.socket, dst: socket.socket, watch: bool) -> None:
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    if watch and marker in data and (armed is None or armed.is_set()):
+                        dead.set()
+                    if dead.is_set():
+                        continue  # swallowed: the connection hangs mid-command
+                    dst.sendall(data)
+
+        threading.Thread(target=pump, args=(conn, upstream, True), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, conn, False), daemon=True).start()
         return [conn, upstream]
 
     return _serving(forward)

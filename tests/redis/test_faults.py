@@ -242,7 +242,9 @@ def test_expired_requests_are_dropped_by_the_consumer(renv: RedisEnv) -> None:
     driver = renv.driver()
     listener = driver.listen(target)
     try:
-        driver.send(target, b'{"late": true}', expiration=0.0)
+        # Call lists are popped only by polls: this request expires in Redis, unread.
+        driver.send(target, b'{"late": true}', expiration=0.2)
+        time.sleep(0.3)
         driver.send(target, b'{"late": false}', expiration=30.0)
         incoming = listener.poll(WAIT)
         assert incoming is not None and incoming.body == b'{"late": false}'

@@ -56,8 +56,10 @@ Guarantees:
 * A caller gets its reply or ``MessagingTimeout``; reply lists of callers that died expire
   after ``reply_ttl``.
 * Deadlines (``rpcmsg.driver.base``): each attempt of a call's send gets the time left
-  (opening a connection, its handshake, the command's reply), not the full
-  ``socket_timeout``; a reply poll ends soon after its blocking pop. A cast or notification
+  (opening a connection, its handshake, the command's reply, and the commands redis-py
+  sends by itself: the health check's ``PING``, ``SCRIPT LOAD`` after ``NOSCRIPT``), not
+  the full ``socket_timeout``; a reply poll (its ``CLIENT ID`` on a new connection
+  included) ends soon after its blocking pop. A cast or notification
   attempt takes at most ``socket_connect_timeout`` plus ``socket_timeout`` per wait;
   ``retry=N`` allows ``N`` more attempts, with the ``retry_interval`` backoff between them.
 * A listener reads ahead at most ``prefetch_count`` entries beyond what its workers

@@ -60,11 +60,15 @@ def _time_left() -> float | None:
 
 
 class _BoundedOpening:
-    """Mixin of redis-py connection classes: opening a connection (TCP connect, then the
-    handshake: HELLO/AUTH, CLIENT SETNAME, SELECT ...) ends by the thread's time limit.
+    """Mixin of redis-py connection classes: within :func:`time_limit`, everything the
+    connection does ends by the thread's time limit, including the commands redis-py sends
+    by itself (``CLIENT ID``, ``SCRIPT LOAD`` after ``NOSCRIPT``, the health check's
+    ``PING``).
 
-    A socket timeout bounds each read, not their sum: against a Redis that answers each
-    read slowly, a timer shuts the socket down when the time is up, ending the handshake.
+    Opening it (TCP connect, then the handshake: HELLO/AUTH, CLIENT SETNAME, SELECT ...)
+    ends by the limit: a socket timeout bounds each read, not their sum, so against a Redis
+    that answers each read slowly a timer shuts the socket down when the time is up. Each
+    later send, read and poll gets the time left as its socket timeout.
     """
 
     socket_timeout: float | None
@@ -72,16 +76,19 @@ class _BoundedOpening:
     _sock: Any
 
     def connect(self) -> None:
-        left = _time_left()
-        if left is None or self._sock is not None:
+        if _time_left() is None or self._sock is not None or getattr(self, "_opening", False):
             super().connect()  # type: ignore[misc]
             return
+        self._bounded_open(super().connect)  # type: ignore[misc]
+
+    def _bounded_open(self, open_it: Any) -> None:
+        left = _time_left() or 0.001
         configured = self.socket_connect_timeout
         self.socket_connect_timeout = left if configured is None else min(configured, left)
         self._watchdog: threading.Timer | None = None
         self._opening = True
         try:
-            super().connect()  # type: ignore[misc]
+            open_it()
         finally:
             self._opening = False
             self.socket_connect_timeout = configured
@@ -89,6 +96,50 @@ class _BoundedOpening:
                 self._watchdog.cancel()
             if self._sock is not None:  # from now on, the socket timeout as configured
                 self._sock.settimeout(self.socket_timeout)
+
+    # redis-py 6 and later open connections here, bypassing connect() (its pool, its sends).
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        if self._sock is not None or getattr(self, "_opening", False) or _time_left() is None:
+            super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+            return
+        opening = super().connect_check_health  # type: ignore[misc]
+        self._bounded_open(lambda: opening(*args, **kwargs))
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        with self._bounded_io(open_first=True):
+            super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        with self._bounded_io():
+            return super().read_response(*args, **kwargs)  # type: ignore[misc]
+
+    def can_read(self, timeout: float = 0) -> bool:
+        left = _time_left()
+        with self._bounded_io(open_first=True):
+            wait = timeout if left is None else min(timeout, left)
+            return bool(super().can_read(wait))  # type: ignore[misc]
+
+    @contextlib.contextmanager
+    def _bounded_io(self, open_first: bool = False) -> Iterator[None]:
+        """The block's socket operations end by the time limit (``open_first``: open the
+        connection first, if closed, by the limit too); the configured socket timeout is
+        restored after it."""
+        if _time_left() is None or getattr(self, "_opening", False):
+            yield
+            return
+        if open_first and self._sock is None:
+            self.connect()
+        sock = self._sock
+        if sock is not None:
+            left = _time_left() or 0.001
+            configured = self.socket_timeout
+            sock.settimeout(left if configured is None else min(configured, left))
+        try:
+            yield
+        finally:
+            if sock is not None and sock is self._sock:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(self.socket_timeout)
 
     def _connect(self) -> Any:
         sock = super()._connect()  # type: ignore[misc]
@@ -110,7 +161,8 @@ _BOUNDED: dict[type, type] = {}
 
 
 def connection_class(base: type) -> type:
-    """``base`` (a redis-py connection class) with openings bounded by :func:`time_limit`."""
+    """``base`` (a redis-py connection class) with openings and I/O bounded by
+    :func:`time_limit`."""
     cls = _BOUNDED.get(base)
     if cls is None:
         cls = type(f"Bounded{base.__name__}", (_BoundedOpening, base), {})
