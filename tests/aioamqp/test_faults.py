@@ -187,3 +187,130 @@ def test_a_cancelled_send_leaves_the_driver_usable(rabbit: DriverEnv, proxy: Fau
         await driver.aclose()
 
     run(main())
+
+
+def test_a_listener_on_a_half_open_link_reconnects_by_heartbeats(
+    rabbit: DriverEnv, proxy: FaultProxy
+) -> None:
+    """The broker's side of the link is gone, ours stays open and silent: only missed
+    heartbeats (heartbeat_timeout_threshold) tell the listener to connect again."""
+    topic = rabbit.unique()
+
+    async def main() -> None:
+        listener_driver = make_driver(
+            rabbit, url=proxy.url(rabbit.url), heartbeat_timeout_threshold=2, **FAST
+        )
+        sender = make_driver(rabbit)
+        target = Target(exchange=rabbit.exchange, topic=topic, server="s")
+        listener = await listener_driver.listen(target)
+        assert proxy.drop("broker") >= 1
+        started = time.monotonic()
+        got = None
+        async with asyncio.timeout(20):
+            while got is None:
+                await sender.send(target, b"after")
+                got = await listener.poll(0.5)
+        assert got.body == b"after"
+        assert time.monotonic() - started > 1.0  # not before the heartbeats were missed
+        await got.ack()
+        await listener.cleanup()
+        await listener_driver.aclose()
+        await sender.aclose()
+
+    run(main())
+
+
+def test_a_cast_whose_confirm_never_comes_is_published_again(
+    rabbit: DriverEnv, proxy: FaultProxy
+) -> None:
+    """Half-open publishing link: the first attempt gets no confirm, ends after the stall
+    bound (heartbeat_timeout_threshold) and the cast goes out again on a new connection."""
+    topic = rabbit.unique()
+
+    async def main() -> None:
+        driver = make_driver(rabbit, url=proxy.url(rabbit.url), heartbeat_timeout_threshold=2)
+        receiver = make_driver(rabbit)
+        target = Target(exchange=rabbit.exchange, topic=topic)
+        listener = await receiver.listen(Target(exchange=rabbit.exchange, topic=topic, server="s"))
+        await driver.send(target, b"first")
+        assert proxy.drop("broker") >= 1
+        await driver.send(target, b"again", retry=2)
+        bodies = set()
+        async with asyncio.timeout(10):
+            while b"again" not in bodies:
+                got = await listener.poll(5)
+                assert got is not None
+                bodies.add(got.body)
+                await got.ack()
+        await listener.cleanup()
+        await driver.aclose()
+        await receiver.aclose()
+
+    run(main())
+
+
+def test_a_stream_fanout_listener_resumes_after_the_last_message_it_got(
+    rabbit: DriverEnv, proxy: FaultProxy
+) -> None:
+    topic = rabbit.unique()
+    options = {
+        "rabbit_stream_fanout": True,
+        "rabbit_transient_quorum_queue": True,
+        "rabbit_qos_prefetch_count": 10,
+    }
+
+    async def main() -> None:
+        listening = make_driver(rabbit, url=proxy.url(rabbit.url), **options, **FAST)
+        sender = make_driver(rabbit, **options)
+        fanout = Target(exchange=rabbit.exchange, topic=topic, fanout=True)
+        listener = await listening.listen(Target(exchange=rabbit.exchange, topic=topic, server="s"))
+        await sender.send(fanout, b"one")
+        got = await listener.poll(10)
+        assert got is not None and got.body == b"one"
+        await got.ack()
+        proxy.drop("both")
+        for body in (b"two", b"three"):  # while the listener is away
+            await sender.send(fanout, body)
+        for expected in (b"two", b"three"):  # not "one" again, and none lost
+            got = await listener.poll(15)
+            assert got is not None and got.body == expected
+            await got.ack()
+        assert await listener.poll(1) is None
+        await listener.cleanup()
+        await listening.aclose()
+        await sender.aclose()
+
+    run(main())
+
+
+def test_a_reply_to_a_missing_queue_is_sent_again_until_the_queue_is_back(
+    rabbit: DriverEnv,
+) -> None:
+    """direct_mandatory_flag: the broker returns the reply; the driver sends it again every
+    0.25 s, and a reply queue declared meanwhile (its caller reconnecting) gets it."""
+    address = rabbit.unique("reply")
+
+    async def main() -> None:
+        driver = make_driver(rabbit)
+        await driver.send_reply(address, b"late reply")  # no such queue yet
+        await asyncio.sleep(0.5)
+        with admin.channel() as channel:
+            channel.queue_declare(address, auto_delete=False)
+            deadline = time.monotonic() + 5
+            message = None
+            while message is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                message = channel.basic_get(address, no_ack=True)
+            channel.queue_delete(address)
+        assert message is not None and message.body in (b"late reply", "late reply")
+        await driver.aclose()
+
+    run(main())
+
+
+def test_unsupported_login_methods_are_refused_when_the_transport_is_made(
+    rabbit: DriverEnv,
+) -> None:
+    with pytest.raises(ValueError, match="RABBIT-CR-DEMO"):
+        make_driver(rabbit, rabbit_login_method="RABBIT-CR-DEMO")
+    make_driver(rabbit, rabbit_login_method="AMQPLAIN")  # logs in with PLAIN

@@ -62,12 +62,29 @@ class _Connection(aiormq.Connection):
     HEARTBEAT_GRACE_MULTIPLIER = 1
 
 
+#: ``ssl_version`` pins as protocol bounds of a client context (the old protocol constants
+#: are deprecated for contexts).
+_PINNED = {
+    getattr(ssl, name): version
+    for name, version in {
+        "PROTOCOL_TLSv1": ssl.TLSVersion.TLSv1,
+        "PROTOCOL_TLSv1_1": ssl.TLSVersion.TLSv1_1,
+        "PROTOCOL_TLSv1_2": ssl.TLSVersion.TLSv1_2,
+    }.items()
+    if hasattr(ssl, name)
+}
+
+
 def ssl_context(settings: Settings, version: int | None) -> ssl.SSLContext:
     """The TLS context of ``ssl = true``: the broker's certificate is always verified
     (``ssl_ca_file`` or the system's authorities), its host name unless
     ``ssl_enforce_hostname_verification`` is false; ``ssl_version`` pins the protocol."""
-    protocol = ssl.PROTOCOL_TLS_CLIENT if version in (None, ssl.PROTOCOL_SSLv23) else version
-    context = ssl.SSLContext(protocol)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    pinned = _PINNED.get(version) if version is not None else None
+    if pinned is not None:
+        context.minimum_version = context.maximum_version = pinned
+    elif version not in (None, ssl.PROTOCOL_SSLv23):
+        raise ValueError(f"ssl_version {settings.ssl_version!r}: not supported by asyncio's TLS")
     context.verify_mode = ssl.CERT_REQUIRED
     context.check_hostname = settings.ssl_enforce_hostname_verification
     if settings.ssl_ca_file:

@@ -24,9 +24,9 @@ durable queues, ``expiration`` of call requests, ``kombu_compression``) all come
 Guarantees:
 
 * Casts, fanout casts and notifications are published with **publisher confirms**: ``send``
-  returns once RabbitMQ acknowledged the message; a nack or a connection failure before the
-  ack publishes it again as ``retry`` allows (a resent message may arrive twice; servers
-  drop duplicates by ``_unique_id``). Concurrent senders pipeline on one connection, so
+  returns once RabbitMQ acknowledged the message; a connection failure (or a link silent
+  for ``heartbeat_timeout_threshold``) before the ack publishes it again as ``retry``
+  allows (a resent message may arrive twice; servers drop duplicates by ``_unique_id``). Concurrent senders pipeline on one connection, so
   ``rabbit_confirm_window`` (a sync-driver window) has no use here.
 * Call requests are not confirmed (as in the sync driver and oslo.messaging) and carry their
   timeout as AMQP ``expiration``. ``mandatory=True`` waits for the confirm and raises
@@ -62,8 +62,7 @@ are not used.
 
 Errors: aiormq's never cross the seam. Unreachable brokers and exhausted retries raise
 ``TransportDriverError``; a deadline passed ``MessagingTimeout``; a mandatory message no
-queue took ``MessageUndeliverable``; a mandatory message RabbitMQ nacked
-``MessageDeliveryFailure``; a declaration the broker refuses (PRECONDITION_FAILED, access
+queue took ``MessageUndeliverable``; a declaration the broker refuses (PRECONDITION_FAILED, access
 refused) ``TransportDriverError`` naming it; non-bytes bodies ``TypeError``.
 
 Tasks and connections per transport: one publishing connection (opened by the first send),
