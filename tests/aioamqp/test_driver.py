@@ -283,3 +283,27 @@ def test_non_bytes_bodies_are_refused(rabbit: DriverEnv) -> None:
         await driver.aclose()
 
     run(main())
+
+
+def test_a_declaration_the_broker_refuses_is_a_transport_error(rabbit: DriverEnv) -> None:
+    """A topic queue declared durable by another process and here transient: RabbitMQ's
+    PRECONDITION_FAILED becomes TransportDriverError, for listeners and notifications."""
+    topic = rabbit.unique()
+
+    async def main() -> None:
+        durable = make_driver(rabbit, amqp_durable_queues=True)
+        transient = make_driver(rabbit)
+        listener = await durable.listen(server_target(rabbit, topic))
+        with pytest.raises(TransportDriverError, match="PRECONDITION_FAILED"):
+            await transient.listen(server_target(rabbit, topic))
+        address = Target(exchange=rabbit.exchange, topic=topic)
+        with pytest.raises(TransportDriverError, match="PRECONDITION_FAILED"):
+            await transient.send_notification(address, b"n")
+        listener2 = await durable.listen(server_target(rabbit, topic, "s2"))
+        await transient.send_reply("reply_gone", b"still usable")  # the driver goes on
+        await listener.cleanup()
+        await listener2.cleanup()
+        await durable.aclose()
+        await transient.aclose()
+
+    run(main())

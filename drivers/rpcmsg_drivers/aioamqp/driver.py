@@ -26,8 +26,9 @@ Guarantees:
 * Casts, fanout casts and notifications are published with **publisher confirms**: ``send``
   returns once RabbitMQ acknowledged the message; a connection failure (or a link silent
   for ``heartbeat_timeout_threshold``) before the ack publishes it again as ``retry``
-  allows (a resent message may arrive twice; servers drop duplicates by ``_unique_id``). Concurrent senders pipeline on one connection, so
-  ``rabbit_confirm_window`` (a sync-driver window) has no use here.
+  allows (a resent message may arrive twice; servers drop duplicates by ``_unique_id``).
+  Concurrent senders pipeline on one connection, so ``rabbit_confirm_window`` (a
+  sync-driver window) has no use here.
 * Call requests are not confirmed (as in the sync driver and oslo.messaging) and carry their
   timeout as AMQP ``expiration``. ``mandatory=True`` waits for the confirm and raises
   ``MessageUndeliverable`` when no queue is bound.
@@ -62,8 +63,8 @@ are not used.
 
 Errors: aiormq's never cross the seam. Unreachable brokers and exhausted retries raise
 ``TransportDriverError``; a deadline passed ``MessagingTimeout``; a mandatory message no
-queue took ``MessageUndeliverable``; a declaration the broker refuses (PRECONDITION_FAILED, access
-refused) ``TransportDriverError`` naming it; non-bytes bodies ``TypeError``.
+queue took ``MessageUndeliverable``; a declaration the broker refuses (PRECONDITION_FAILED)
+``TransportDriverError`` naming it; non-bytes bodies ``TypeError``.
 
 Tasks and connections per transport: one publishing connection (opened by the first send),
 one connection for replies (opened by the first call), one per listener; each consuming
