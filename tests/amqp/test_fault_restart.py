@@ -1,88 +1,69 @@
-"""Stopping and restarting RabbitMQ in the middle of a stream of casts loses none of them.
+"""RabbitMQ stopped and started again (``rabbitmqctl stop_app`` / ``start_app``) in the
+middle of streams of calls, casts and notifications, with ``amqp_durable_queues``.
 
-Disruptive: every connection to the broker drops while it is stopped, so this module stands
-alone and is marked slow (``-m "not slow"`` leaves it out).
+Disruptive: every connection to the shared broker drops while it is stopped, so this module
+is in the fault suite (``-m faults``, run by CI after the default suite) and marked slow.
+Asserted as everywhere in the fault suite (``tests.faults.failover.check``): traffic flows
+again by itself, no call overruns its deadline or gets another's reply, no sender hangs, and
+no cast or notification accepted is lost. The figures go to ``tests.faults.figures``
+(``python -m tests.faults.report`` prints them).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
 import pytest
 
 import rpcmsg
 from tests.amqp import admin
 from tests.drivers import DriverEnv
+from tests.faults import figures
+from tests.faults.failover import check, through_fault
+from tests.faults.workload import Sink
 
 pytestmark = [
+    pytest.mark.faults,
     pytest.mark.slow,
     pytest.mark.skipif(admin.RABBITMQCTL is None, reason="rabbitmqctl not found"),
 ]
 
-#: Casts sent before the stop, and after the restart.
-AHEAD = 300
+TIMEOUT = 2.0  # each call's timeout
+RECOVERY = 60.0  # seconds for traffic to flow again after the broker is back
+DRAIN = 30.0
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[int] = []
-        self.cond = threading.Condition()
-
-    def record(self, ctxt: Any, value: int) -> None:
-        with self.cond:
-            self.seen.append(value)
-            self.cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: len(set(self.seen)) >= count, timeout)
-
-
-def test_durable_casts_survive_a_broker_restart(rabbit: DriverEnv) -> None:
-    url = f"{rabbit.url}?amqp_durable_queues=true&rabbit_retry_interval=1&rabbit_retry_backoff=0"
-    topic = rabbit.unique()
-    endpoint = Recorder()
-
-    def transport() -> rpcmsg.Transport:
-        t = rpcmsg.get_rpc_transport(rabbit.conf(), url)
-        rabbit._transports.append(t)
-        return t
-
-    rabbit.server(topic, [endpoint], transport=transport())
-    client = rabbit.client(topic, transport=transport())
-    errors: list[BaseException] = []
-    sent = [0]
-    enough = threading.Event()
-
-    def send() -> None:
-        try:
-            while not enough.is_set():
-                client.cast({}, "record", value=sent[0])
-                sent[0] += 1
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-
-    sender = threading.Thread(target=send)
-    sender.start()
+def _restart() -> None:
     try:
-        assert endpoint.wait_for(AHEAD, 30), "casts did not flow before the restart"
-        at_stop = sent[0]
         admin.rabbitmqctl("stop_app", timeout=60)
         time.sleep(0.5)  # let both sides notice the broker is gone
     finally:
         admin.rabbitmqctl("start_app", timeout=60)
-    at_start = sent[0]
-    deadline = time.monotonic() + 30
-    while sent[0] < at_start + AHEAD and time.monotonic() < deadline and not errors:
-        time.sleep(0.05)
-    enough.set()
-    sender.join(60)
-    total = sent[0]
-    assert not sender.is_alive() and not errors, errors
-    assert total >= at_start + AHEAD > at_stop + AHEAD, "the stream did not span the restart"
-    assert endpoint.wait_for(total, 30), f"{total - len(set(endpoint.seen))} of {total} lost"
-    assert sorted(set(endpoint.seen)) == list(range(total))
-    rabbit.close()
-    admin.purge([topic], [rabbit.exchange])
+
+
+def test_a_broker_restart_mid_stream_loses_nothing(rabbit: DriverEnv) -> None:
+    env = rabbit
+    env.url = f"{env.url}?amqp_durable_queues=true&rabbit_retry_interval=1&rabbit_retry_backoff=0"
+    sink = Sink()
+    topic, notify_topic = env.unique(), env.unique("notify")
+    try:
+        env.server(topic, [sink])
+        listener = rpcmsg.get_notification_listener(
+            env.notification_transport(), [rpcmsg.Target(topic=notify_topic)], [sink]
+        )
+        listener.start()
+        env.track(listener)
+        client = env.client(topic, timeout=TIMEOUT)
+        notifier = rpcmsg.Notifier(
+            env.notification_transport(),
+            publisher_id="faults",
+            driver="messagingv2",
+            topics=[notify_topic],
+            raise_on_failure=True,
+        )
+        outcome = through_fault(client, notifier, sink, TIMEOUT, _restart, RECOVERY, DRAIN)
+        figures.record("restart", "rabbit", "stop_app-start_app", outcome.figures())
+        check(outcome, RECOVERY, lossless=True)
+    finally:
+        env.close()
+        admin.purge([topic, notify_topic], [env.exchange])

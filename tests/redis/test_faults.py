@@ -1,9 +1,8 @@
 """The Redis driver's guarantees under faults, against the live Redis.
 
 Each test runs on its own exchange (so its own key prefix) and deletes its keys at the end.
-Not covered here: a Redis restart (the server is shared with other tests) and a live
-Sentinel failover (no Sentinel runs here); both go through the same reconnection path as
-``CLIENT KILL``.
+A Redis restart and a Sentinel failover need Redis processes of their own: the fault
+suite has them (``tests/faults/test_redis_restart.py``, ``test_redis_sentinel.py``).
 """
 
 from __future__ import annotations
