@@ -16,6 +16,10 @@ returning or raising what it does):
   dispatch; returns ``(result, failure)`` as the dispatch step does.
 - ``Hooks.dispatch_notifications``: a notification listener's worker, around the dispatch
   of one message or one batch; returns what the dispatcher returns.
+- ``Hooks.asend``, ``asend_notification``, ``aserve``, ``aprocess_notifications``: the same
+  steps of :mod:`rpcmsg.asyncio` (its transport's ``_send`` and ``_asend_notification``, its
+  RPC server and notification listeners), awaited; spans nest through OpenTelemetry's
+  context, which follows the task (and is copied into the pool running plain endpoints).
 - ``Hooks.reconnected``: drivers report a lost connection they reconnect through
   :func:`note_reconnect` (re-exported by :mod:`rpcmsg.driver`).
 
@@ -27,7 +31,7 @@ not know, and rpcmsg servers remove it before dispatching.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from oslo_config import cfg
@@ -101,6 +105,50 @@ class Hooks(Protocol):
         incoming: IncomingNotification | Sequence[IncomingNotification],
         dispatch: Callable[[Any], Any],
     ) -> Any: ...
+
+    async def asend(
+        self,
+        plain: Callable[..., Awaitable[Any]],
+        transport: Any,
+        target: Target,
+        ctxt: Any,
+        message: dict[str, Any],
+        wait_for_reply: bool | None,
+        timeout: float | None,
+        call_monitor_timeout: float | None,
+        retry: int | None,
+        transport_options: Any,
+    ) -> Any: ...
+
+    async def asend_notification(
+        self,
+        plain: Callable[..., Awaitable[None]],
+        transport: Any,
+        target: Target,
+        ctxt: Any,
+        message: dict[str, Any],
+        version: float,
+        retry: Any,
+    ) -> None: ...
+
+    async def aserve(
+        self,
+        server: Any,
+        message: dict[str, Any],
+        call: bool,
+        redelivered: bool,
+        carrier: Any,
+        run: Callable[[], Awaitable[tuple[Any, BaseException | None]]],
+    ) -> tuple[Any, BaseException | None]: ...
+
+    async def aprocess_notifications(
+        self,
+        server: Any,
+        messages: list[dict[str, Any]],
+        redelivered: list[bool],
+        batch: bool,
+        run: Callable[[], Awaitable[int]],
+    ) -> None: ...
 
     def reconnected(self, driver: str) -> None: ...
 

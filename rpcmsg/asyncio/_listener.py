@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rpcmsg import _observe
 from rpcmsg.asyncio._server import AsyncServerBase, run_endpoint
 from rpcmsg.asyncio._transport import AsyncTransport
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
@@ -118,6 +119,16 @@ class NotificationServer(_NotificationServerBase):
         incoming = await self._parse(raw)
         if incoming is None:
             return
+        hooks = _observe.hooks
+        if hooks is None:
+            await self._handle(incoming)
+        else:
+            await hooks.aprocess_notifications(
+                self, [incoming.message], [raw.redelivered], False, lambda: self._handle(incoming)
+            )
+
+    async def _handle(self, incoming: _Incoming) -> int:
+        """Run the endpoints and settle; returns 1 when the message was given back."""
         requeue = False
         try:
             priority, _, user = self.dispatcher._extract_user_message(incoming)
@@ -139,6 +150,7 @@ class NotificationServer(_NotificationServerBase):
             LOG.exception("Exception during message handling.")
             requeue = True
         await self._settle(incoming, requeue)
+        return int(requeue)
 
 
 class BatchNotificationServer(_NotificationServerBase):
@@ -204,6 +216,20 @@ class BatchNotificationServer(_NotificationServerBase):
         good = [incoming for incoming in parsed if incoming is not None]
         if not good:
             return
+        hooks = _observe.hooks
+        if hooks is None:
+            await self._handle_batch(good)
+        else:
+            await hooks.aprocess_notifications(
+                self,
+                [each.message for each in good],
+                [each.raw.redelivered for each in good],
+                True,
+                lambda: self._handle_batch(good),
+            )
+
+    async def _handle_batch(self, good: list[_Incoming]) -> int:
+        """Run the endpoints on a batch and settle each; returns how many were given back."""
         requeues: set[Any] = set()
         try:
             for raws, calls in self.dispatcher.plan(good):
@@ -216,6 +242,7 @@ class BatchNotificationServer(_NotificationServerBase):
             requeues = set(good)
         for incoming in good:
             await self._settle(incoming, incoming in requeues)
+        return sum(1 for incoming in good if incoming in requeues)
 
 
 def get_notification_listener(

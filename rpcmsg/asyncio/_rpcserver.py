@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 from typing import Any
 
-from rpcmsg import _serving, _wire
+from rpcmsg import _observe, _serving, _wire
 from rpcmsg.asyncio._server import AsyncServerBase
 from rpcmsg.asyncio._transport import AsyncNotificationTransport, AsyncTransport
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
@@ -72,6 +73,28 @@ class RPCServer(AsyncServerBase):
         is_call = request.is_call
         if is_call:
             await incoming.ack()
+        trace = request.message.pop(_observe.TRACE_KEY, None)
+        hooks = _observe.hooks
+        if hooks is None:
+            result, failure = await self._handle_request(request, incoming)
+        else:
+            result, failure = await hooks.aserve(
+                self,
+                request.message,
+                is_call,
+                incoming.redelivered,
+                trace,
+                lambda: self._handle_request(request, incoming),
+            )
+        if is_call:
+            await self._reply(request, result, failure, True)
+
+    async def _handle_request(
+        self, request: _serving.Request, incoming: AsyncIncomingMessage
+    ) -> tuple[Any, BaseException | None]:
+        """Dispatch with keep-alives: the result, or the failure to reply with. A cast is
+        acknowledged here, once its method returned."""
+        is_call = request.is_call
         ctxt = _wire.unpack_context(request.message)
         keepalive = None
         if is_call and request.client_timeout:
@@ -89,8 +112,7 @@ class RPCServer(AsyncServerBase):
                     await keepalive
             if not is_call:
                 await incoming.ack()
-        if is_call:
-            await self._reply(request, result, failure, True)
+        return result, failure
 
     async def _dispatch(self, ctxt: dict[str, Any], message: dict[str, Any]) -> Any:
         dispatcher = self.dispatcher
@@ -99,7 +121,11 @@ class RPCServer(AsyncServerBase):
             # The serializer, the method and the serializer again, in a thread: as the sync
             # server runs them.
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, dispatcher._call, func, ctxt, args)
+            # In a copy of this task's context: the endpoint sees its handling span as current.
+            run = contextvars.copy_context().run
+            return await loop.run_in_executor(
+                self._executor, run, dispatcher._call, func, ctxt, args
+            )
         ctxt, kwargs = dispatcher.arguments(ctxt, args)
         return dispatcher.result(ctxt, await func(ctxt, **kwargs))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from oslo_config import cfg
 
-from rpcmsg import _calls, _plugins
+from rpcmsg import _calls, _observe, _plugins
 from rpcmsg._url import TransportURL
 from rpcmsg.asyncio._reply import AsyncReplyWaiter
 from rpcmsg.driver.aio import AsyncDriver
@@ -71,6 +71,43 @@ class AsyncTransport:
         Cancelling it (a task cancelled, an ``asyncio.timeout()`` expiring) unregisters the
         call's waiter; the transport stays usable.
         """
+        hooks = _observe.hooks
+        if hooks is not None:
+            return await hooks.asend(
+                AsyncTransport._send_plain,
+                self,
+                target,
+                ctxt,
+                message,
+                wait_for_reply,
+                timeout,
+                call_monitor_timeout,
+                retry,
+                transport_options,
+            )
+        return await self._send_plain(
+            target,
+            ctxt,
+            message,
+            wait_for_reply,
+            timeout,
+            call_monitor_timeout,
+            retry,
+            transport_options,
+        )
+
+    async def _send_plain(
+        self,
+        target: Target,
+        ctxt: Any,
+        message: dict[str, Any],
+        wait_for_reply: bool | None,
+        timeout: float | None,
+        call_monitor_timeout: float | None,
+        retry: int | None,
+        transport_options: TransportOptions | None,
+    ) -> Any:
+        """:meth:`_send` without the observability hooks."""
         _calls.check_target(target, bool(wait_for_reply))
         if not target.exchange:
             target = target(exchange=self._require_exchange(None))
@@ -104,6 +141,18 @@ class AsyncTransport:
         self, target: Target, ctxt: Any, message: dict[str, Any], version: float, retry: Any = None
     ) -> None:
         """As the sync ``Transport._send_notification``, awaited."""
+        hooks = _observe.hooks
+        if hooks is not None:
+            await hooks.asend_notification(
+                AsyncTransport._publish_notification, self, target, ctxt, message, version, retry
+            )
+        else:
+            await self._publish_notification(target, ctxt, message, version, retry)
+
+    async def _publish_notification(
+        self, target: Target, ctxt: Any, message: dict[str, Any], version: float, retry: Any
+    ) -> None:
+        """:meth:`_asend_notification` without the observability hooks."""
         if not target.topic:
             raise InvalidTarget("A topic is required to send", target)
         body = _format.encode_checked(ctxt, message, version, self.max_message_size)
@@ -142,6 +191,7 @@ def _get_transport(
     transport_cls: type[AsyncTransport],
 ) -> AsyncTransport:
     register_opts(conf)
+    _observe.configure(conf)
     if not isinstance(url, TransportURL):
         url = TransportURL.parse(conf, url)
     if not url.transport:
