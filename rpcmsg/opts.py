@@ -16,6 +16,7 @@ from oslo_config import cfg
 __all__ = [
     "METRICS_GROUP",
     "NOTIFICATIONS_GROUP",
+    "TRACING_GROUP",
     "base_opts",
     "driver_opts",
     "list_opts",
@@ -23,6 +24,7 @@ __all__ = [
     "notification_opts",
     "register_opts",
     "set_defaults",
+    "tracing_opts",
 ]
 
 NOTIFICATIONS_GROUP = "oslo_messaging_notifications"
@@ -69,6 +71,44 @@ metrics_opts: list[cfg.Opt] = [
         "metrics_prometheus_host",
         default="0.0.0.0",
         help="Address the Prometheus endpoint listens on.",
+    ),
+]
+
+TRACING_GROUP = "oslo_messaging_tracing"
+
+#: oslo.messaging 18.3.1's ``[oslo_messaging_tracing]`` options (same names, types, defaults).
+tracing_opts: list[cfg.Opt] = [
+    cfg.BoolOpt(
+        "tracing_enabled",
+        default=False,
+        help="Enable OpenTelemetry tracing for RPC calls, casts, notifications and their "
+        "handling (as rpcmsg.observe.enable_tracing()). Needs rpcmsg[otel].",
+    ),
+    cfg.StrOpt(
+        "tracing_service_name",
+        default="openstack",
+        help="Service name reported in trace spans (when rpcmsg sets up the tracer provider).",
+    ),
+    cfg.StrOpt(
+        "otel_exporter_otlp_endpoint",
+        default="http://localhost:4318",
+        help="OTLP exporter endpoint URL, used when no tracer provider is configured in the "
+        "process. For HTTP/protobuf protocol, traces are sent to <endpoint>/v1/traces.",
+    ),
+    cfg.StrOpt(
+        "otlp_protocol",
+        default="http/protobuf",
+        choices=[
+            ("http/protobuf", "OTLP over HTTP with Protocol Buffers"),
+            ("grpc", "OTLP over gRPC"),
+        ],
+        help="OTLP transport protocol.",
+    ),
+    cfg.BoolOpt(
+        "insecure",
+        default=False,
+        help="Disable TLS verification for the OTLP endpoint. Only relevant when using the "
+        "gRPC protocol.",
     ),
 ]
 
@@ -170,6 +210,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(base_opts)
     conf.register_opts(notification_opts + routing_opts, group=NOTIFICATIONS_GROUP)
     conf.register_opts(metrics_opts, group=METRICS_GROUP)
+    conf.register_opts(tracing_opts, group=TRACING_GROUP)
 
 
 def register_group(conf: cfg.ConfigOpts, group: str, opts: Sequence[cfg.Opt]) -> None:
@@ -202,6 +243,7 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         (None, list(base_opts)),
         (NOTIFICATIONS_GROUP, notification_opts + routing_opts),
         (METRICS_GROUP, list(metrics_opts)),
+        (TRACING_GROUP, list(tracing_opts)),
     ]
     result.extend(sorted(driver_opts()))
     return [(group, copy.deepcopy(opts)) for group, opts in result]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from oslo_config import cfg
 
-from rpcmsg.opts import METRICS_GROUP, metrics_opts
+from rpcmsg.opts import METRICS_GROUP, TRACING_GROUP, metrics_opts, tracing_opts
 
 if TYPE_CHECKING:
     from rpcmsg.notify.listener import IncomingNotification, NotificationServerBase
@@ -61,6 +61,7 @@ TRACE_KEY = "_trace_context"
 
 # oslo.messaging registers these on the global configuration when imported; so do we.
 cfg.CONF.register_opts(metrics_opts, group=METRICS_GROUP)
+cfg.CONF.register_opts(tracing_opts, group=TRACING_GROUP)
 
 
 class Hooks(Protocol):
@@ -169,14 +170,31 @@ def note_reconnect(driver: str) -> None:
 
 
 def configure(conf: cfg.ConfigOpts) -> None:
-    """Apply ``conf``'s ``[oslo_messaging_metrics]`` (called when a transport is built).
+    """Apply ``conf``'s ``[oslo_messaging_metrics]`` and ``[oslo_messaging_tracing]``
+    (called when a transport is built).
 
-    With neither ``metrics_enabled`` nor ``metrics_prometheus_port`` set this does nothing
-    and imports nothing. Otherwise it turns metrics on (once per process) and starts the
-    Prometheus endpoint on that port (once per port). When the extra is missing it logs an
-    error and the transport works without metrics.
+    With neither ``metrics_enabled``, ``metrics_prometheus_port`` nor ``tracing_enabled``
+    set this does nothing and imports nothing. Otherwise it turns metrics on (once per
+    process) and starts the Prometheus endpoint on that port (once per port), and turns
+    tracing on: through the process's tracer provider, or, when none is set, one rpcmsg
+    sets up exporting over OTLP as oslo.messaging does. When an extra is missing it logs
+    an error and the transport works without.
     """
     conf.register_opts(metrics_opts, group=METRICS_GROUP)
+    conf.register_opts(tracing_opts, group=TRACING_GROUP)
+    tracing = conf[TRACING_GROUP]
+    if tracing.tracing_enabled:
+        try:
+            from rpcmsg._observe import _otel
+        except ImportError as exc:
+            LOG.error(
+                "[%s] tracing_enabled but OpenTelemetry is not installed "
+                "(pip install 'rpcmsg[otel]'): %s",
+                TRACING_GROUP,
+                exc,
+            )
+        else:
+            _otel.configure_tracing(tracing)
     group = conf[METRICS_GROUP]
     port = group.metrics_prometheus_port
     if not group.metrics_enabled and not port:

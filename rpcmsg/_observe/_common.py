@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rpcmsg._observe._metrics import Instruments
     from rpcmsg.rpc.server import RPCServer
 
-__all__ = ["RPC_SYSTEM", "TRACE_KEY", "Handling", "Hooked", "Sending"]
+__all__ = ["RPC_SYSTEM", "TRACE_KEY", "Handling", "Hooked", "Sending", "context_carrier"]
 
 TRACE_KEY = _observe.TRACE_KEY
 RPC_SYSTEM = "oslo.messaging"
@@ -69,6 +69,18 @@ def endpoint_of(server: RPCServer, message: dict[str, Any]) -> str | None:
         if callable(func) and (policy is None or policy.is_allowed(endpoint, method)):
             return type(endpoint).__name__
     return None
+
+
+def context_carrier(values: dict[str, Any], prefix: str) -> dict[str, str]:
+    """The W3C fields oslo.messaging's own tracing puts in the request context (on the wire
+    ``_context_traceparent``, ``_context_tracestate``): a request from a traced oslo.messaging
+    client has no rpcmsg trace field, and its handling span is then the child of these."""
+    carrier = {}
+    for key in ("traceparent", "tracestate"):
+        value = values.get(prefix + key)
+        if isinstance(value, str):
+            carrier[key] = value
+    return carrier
 
 
 class Sending:

@@ -19,6 +19,7 @@ from rpcmsg._observe._common import (
     TRACE_KEY,
     Handling,
     Hooked,
+    context_carrier,
     endpoint_of,
     mark_failed,
     system_of,
@@ -111,6 +112,8 @@ class ConsumerHooks(Hooked):
         carrier: Any,
         dispatch: Callable[[RPCIncoming], tuple[Any, BaseException | None]],
     ) -> tuple[Any, BaseException | None]:
+        if not isinstance(carrier, dict):
+            carrier = context_carrier(request.ctxt, "")
         state = self._serve_start(
             server, request.message, request.is_call, request._raw.redelivered, carrier
         )
@@ -131,6 +134,8 @@ class ConsumerHooks(Hooked):
         carrier: Any,
         run: Callable[[], Awaitable[tuple[Any, BaseException | None]]],
     ) -> tuple[Any, BaseException | None]:
+        if not isinstance(carrier, dict):
+            carrier = context_carrier(message, "_context_")
         state = self._serve_start(server, message, call, redelivered, carrier)
         try:
             result, failure = await run()

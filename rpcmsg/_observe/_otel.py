@@ -22,6 +22,7 @@ nest under them.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -34,6 +35,7 @@ from rpcmsg._observe._producer import ProducerHooks
 
 __all__ = ["OTelHooks", "configure_metrics", "install"]
 
+LOG = logging.getLogger(__name__)
 _install_lock = threading.Lock()
 
 
@@ -80,3 +82,57 @@ def configure_metrics(process_name: str, port: int | None, host: str) -> None:
     current = _observe.hooks
     if not (isinstance(current, OTelHooks) and current.m is not None):
         install(process_name=process_name, metrics=True)
+
+
+_tracing_configured = False
+
+
+def configure_tracing(group: Any) -> None:
+    """``[oslo_messaging_tracing] tracing_enabled``: trace through the process's tracer
+    provider; when none is set, set one up exporting to ``otel_exporter_otlp_endpoint`` over
+    ``otlp_protocol`` (needs the SDK and that OTLP exporter; without them, a logged error and
+    no tracing). Once per process."""
+    global _tracing_configured
+    with _install_lock:
+        if _tracing_configured:
+            return
+        _tracing_configured = True
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider):
+        try:
+            provider = _otlp_provider(group)
+        except ImportError as exc:
+            LOG.error(
+                "[oslo_messaging_tracing] tracing_enabled, no tracer provider is set and "
+                "rpcmsg cannot set one up (pip install opentelemetry-sdk and the OTLP "
+                "exporter for %s): %s",
+                group.otlp_protocol,
+                exc,
+            )
+            return
+        trace.set_tracer_provider(provider)
+    install(tracer_provider=provider, tracing=True)
+
+
+def _otlp_provider(group: Any) -> Any:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    exporter: Any
+    if group.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(
+            endpoint=group.otel_exporter_otlp_endpoint, insecure=group.insecure
+        )
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HTTPExporter,
+        )
+
+        exporter = HTTPExporter(endpoint=group.otel_exporter_otlp_endpoint + "/v1/traces")
+    resource = Resource.create({"service.name": group.tracing_service_name})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider

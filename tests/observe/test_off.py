@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,7 @@ OFF = textwrap.dedent(
     transport.cleanup()
     print(sorted(m for m, v in sys.modules.items() if v and m.split(".")[0] == "opentelemetry"))
     print(_observe.hooks)
+    print(getattr(_observe.hooks, "tracer", None) is not None)
     """
 )
 
@@ -96,14 +98,55 @@ def test_metrics_enabled_in_the_configuration_turns_them_on() -> None:
     assert out[1].startswith("<rpcmsg._observe._otel.OTelHooks")
 
 
+def test_tracing_enabled_in_the_configuration_uses_the_tracer_provider() -> None:
+    setup = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "from rpcmsg.opts import register_opts; register_opts(conf)\n"
+        "conf.set_override('tracing_enabled', True, 'oslo_messaging_tracing')"
+    )
+    out = _run(setup)
+    assert out[2] == "True"
+
+
+def test_tracing_enabled_without_an_otlp_exporter_logs_and_works() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+
+        pytest.skip("the OTLP exporter is installed here")
+    except ImportError:
+        pass
+    setup = (
+        "from rpcmsg.opts import register_opts; register_opts(conf)\n"
+        "conf.set_override('tracing_enabled', True, 'oslo_messaging_tracing')"
+    )
+    out = _run(setup)
+    assert out[1:3] == ["None", "False"]
+    assert "cannot set one up" in out[-1]
+
+
 OSLO_OPTS = """
 import json
 from oslo_messaging._metrics.client import oslo_messaging_metrics
-print(json.dumps([[o.name, type(o).__name__, o.default] for o in oslo_messaging_metrics]))
+from oslo_messaging._tracing.client import oslo_messaging_tracing
+def dump(opts):
+    return [[o.name, type(o).__name__, o.default, getattr(o.type, "choices", None) and
+             list(o.type.choices)] for o in opts]
+print(json.dumps([dump(oslo_messaging_metrics), dump(oslo_messaging_tracing)]))
 """
 
 
-def test_metrics_options_are_oslo_messagings() -> None:
+def _dump(options: list[Any]) -> list[Any]:
+    return [
+        [o.name, type(o).__name__, o.default,
+         getattr(o.type, "choices", None) and list(o.type.choices)]
+        for o in options
+    ]  # fmt: skip
+
+
+def test_metrics_and_tracing_options_are_oslo_messagings() -> None:
     python = oslo_python()
     if python is None:
         if IN_CI:
@@ -111,10 +154,11 @@ def test_metrics_options_are_oslo_messagings() -> None:
         pytest.skip("oslo.messaging's python not found (set RPCMSG_OSLO_PYTHON)")
     done = subprocess.run([python, "-c", OSLO_OPTS], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    theirs = json.loads(done.stdout)
-    ours = [[o.name, type(o).__name__, o.default] for o in opts.metrics_opts]
+    theirs, their_tracing = json.loads(done.stdout)
+    assert _dump(opts.tracing_opts) == their_tracing
+    ours = _dump(opts.metrics_opts)
     assert ours[: len(theirs)] == theirs
-    assert [name for name, _, _ in ours[len(theirs) :]] == [
+    assert [option[0] for option in ours[len(theirs) :]] == [
         "metrics_prometheus_port",
         "metrics_prometheus_host",
     ]

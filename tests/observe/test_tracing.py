@@ -131,3 +131,31 @@ def test_a_notification_span_is_the_parent_of_its_processing(env: DriverEnv, spa
     message_id = producer.attributes["messaging.message.id"]
     assert consumer.attributes["messaging.message.id"] == message_id
     assert _child_of(consumer, producer)
+
+
+def test_a_request_traced_by_oslo_messaging_is_the_parent_of_its_handling(
+    env: DriverEnv, spans: Spans
+) -> None:
+    # oslo.messaging 18.3.1's own tracing carries W3C fields in the request context
+    # (_context_traceparent); a request that has no rpcmsg trace field is parented by them.
+    from rpcmsg import _wire
+
+    topic = env.unique()
+    endpoint = Endpoint(spans)
+    env.server(topic, [endpoint])
+    trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    body = _wire.encode(
+        {
+            "method": "record",
+            "args": {"value": 1},
+            "_context_traceparent": f"00-{trace_id}-{span_id}-01",
+            "_unique_id": _wire.new_id(),
+        }
+    )
+    transport = env.transport()
+    target = rpcmsg.Target(topic=topic, exchange=env.exchange)
+    transport.driver.send(target, body, expiration=None, retry=None, mandatory=False)
+    assert endpoint.done.wait(WAIT)
+    (consumer,) = spans.named(f"process {topic}")
+    assert f"{consumer.context.trace_id:032x}" == trace_id
+    assert f"{consumer.parent.span_id:016x}" == span_id
