@@ -36,7 +36,7 @@ from rpcmsg_drivers.redis.framing import unframe_call
 from rpcmsg_drivers.redis.inbox import Entry, Inbox
 from rpcmsg_drivers.redis.resp import connection_of, execute, pack
 
-__all__ = ["CallReader"]
+__all__ = ["BELL_TTL_MS", "CallReader"]
 
 LOG = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ LOG = logging.getLogger(__name__)
 _MIN_BLOCK = 0.001
 
 #: Seconds a doorbell list outlives its last ring (the listener deletes it on cleanup).
-_BELL_TTL_MS = 60_000
+BELL_TTL_MS = 60_000
 
 
 class CallReader:
@@ -118,7 +118,7 @@ class CallReader:
         """Make the current (or next) blocking pop return at once. Raises redis-py errors."""
         pipe = client.pipeline(transaction=False)
         pipe.lpush(self.doorbell, b"")
-        pipe.pexpire(self.doorbell, _BELL_TTL_MS)
+        pipe.pexpire(self.doorbell, BELL_TTL_MS)
         pipe.execute()
 
     def close(self) -> None:

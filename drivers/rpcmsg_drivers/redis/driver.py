@@ -104,20 +104,19 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from oslo_config import cfg
 
 from rpcmsg.driver import JSON, Capabilities, Driver, Listener, ReplyConsumer, load_settings
 from rpcmsg.driver.base import ReplyHandler
-from rpcmsg.exceptions import MessageDeliveryFailure, MessageUndeliverable
+from rpcmsg.exceptions import MessageUndeliverable
 from rpcmsg.target import Target
 from rpcmsg.transport import TransportURL
-from rpcmsg_drivers.redis import options
+from rpcmsg_drivers.redis import options, wire
 from rpcmsg_drivers.redis.connection import ClientFactory, parse_url
-from rpcmsg_drivers.redis.framing import frame_call, frame_reply
-from rpcmsg_drivers.redis.keys import GROUP, Keys
-from rpcmsg_drivers.redis.listener import RedisListener, Route
+from rpcmsg_drivers.redis.keys import Keys
+from rpcmsg_drivers.redis.listener import RedisListener
 from rpcmsg_drivers.redis.replies import RedisReplyConsumer
 
 __all__ = ["RedisDriver"]
@@ -147,7 +146,6 @@ class RedisDriver(Driver):
         name = f"rpcmsg:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._factory = ClientFactory(self.connection, self.settings, name)
         self._scripts = self._factory.scripts
-        self._reply_root = f"{self.settings.key_prefix}:"
         # What cleanup must stop if its owner did not.
         self._listeners: weakref.WeakSet[RedisListener] = weakref.WeakSet()
         self._consumers: weakref.WeakSet[RedisReplyConsumer] = weakref.WeakSet()
@@ -173,66 +171,38 @@ class RedisDriver(Driver):
         mandatory: bool = False,
         deadline: float | None = None,
     ) -> None:
-        _check_body(body)
+        wire.check_body(body)
         if deadline is None and expiration is not None:
             deadline = time.monotonic() + expiration
         keys = self.keys(target.exchange)
-        topic = target.topic or ""
         maxlen = self.settings.stream_max_length
-        if target.fanout:
-            routes = keys.fanout_routes(topic)
-            now = _now_ms()
-            delivered = self._factory.run(
-                lambda c: self._scripts.evalsha(
-                    c, self._scripts.fanout, [routes], [now, maxlen, body, content_type]
-                ),
-                retry,
-                f"sending a fanout cast to {topic}",
-                deadline=deadline,
-            )
-        elif expiration is not None:
-            stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
-            calls = keys.server_calls(topic, target.server) if target.server else keys.calls(topic)
-            ttl = max(1, int(expiration * 1000))
-            value = frame_call(body, content_type, str(_now_ms() + ttl))
-            delivered = self._factory.run(
-                lambda c: self._scripts.evalsha(
-                    c, self._scripts.call, [stream, calls], [maxlen, value, ttl]
-                ),
-                retry,
-                f"sending a call to {calls}",
-                deadline=deadline,
-            )
-        else:
-            stream = keys.server(topic, target.server) if target.server else keys.topic(topic)
-            expires = ""
-            delivered = self._factory.run(
-                lambda c: self._scripts.evalsha(
-                    c, self._scripts.send, [stream], [maxlen, body, content_type, expires]
-                ),
-                retry,
-                f"sending a request to {stream}",
-                deadline=deadline,
-            )
-        delivered = self._check_room(delivered)
+        plan = wire.request(keys, target, body, content_type, expiration, maxlen)
+        delivered = wire.check_room(self._publish(plan, retry, deadline), maxlen)
         if not delivered:
-            key = f"{topic}.{target.server}" if target.server else topic
+            key = wire.undeliverable_key(target)
             if mandatory:
                 raise MessageUndeliverable(None, target.exchange, key, None)
             LOG.debug("No listener ever consumed %s in %s; request dropped", key, keys.prefix)
 
+    def _publish(self, plan: wire.Publish, retry: int | None, deadline: float | None) -> Any:
+        script = self._scripts.by_name[plan.script]
+        return self._factory.run(
+            lambda c: self._scripts.evalsha(c, script, plan.keys, plan.args),
+            retry,
+            plan.doing,
+            deadline=deadline,
+        )
+
     def listen(self, target: Target) -> Listener:
-        keys = self.keys(target.exchange)
-        topic = target.topic or ""
-        fanout = keys.fanout(topic, uuid.uuid4().hex)
+        plan = wire.server_plan(self.keys(target.exchange), target)
         listener = RedisListener(
             self._factory,
-            [keys.topic(topic), keys.server(topic, target.server or ""), fanout],
-            transient=[fanout],
-            routes=[Route(keys.fanout_routes(topic), fanout, owned=True)],
+            plan.streams,
+            transient=plan.transient,
+            routes=plan.routes,
             route_ttl=self.settings.transient_queues_ttl,
-            calls=[keys.server_calls(topic, target.server or ""), keys.calls(topic)],
-            doorbell=keys.doorbell(uuid.uuid4().hex),
+            calls=plan.calls,
+            doorbell=plan.doorbell,
         )
         self._listeners.add(listener)
         return listener.open()
@@ -240,17 +210,11 @@ class RedisDriver(Driver):
     def send_reply(
         self, address: str, body: bytes, *, content_type: str = JSON, retry: int | None = 0
     ) -> None:
-        _check_body(body)
-        if not address.startswith(self._reply_root) or ":reply:" not in address:
+        wire.check_body(body)
+        if not wire.is_reply_address(self.settings.key_prefix, address):
             LOG.warning("Dropping a reply to %r: not a reply address of this driver", address)
             return
-        value = frame_reply(body, content_type)
-        ttl = self.settings.reply_ttl
-        self._factory.run(
-            lambda c: self._scripts.evalsha(c, self._scripts.reply, [address], [value, ttl]),
-            retry,
-            "sending a reply",
-        )
+        self._publish(wire.reply(address, body, content_type, self.settings.reply_ttl), retry, None)
 
     def open_reply_consumer(
         self, on_reply: ReplyHandler, deadline: float | None = None
@@ -269,56 +233,22 @@ class RedisDriver(Driver):
         content_type: str = JSON,
         retry: int | None = None,
     ) -> None:
-        _check_body(body)
-        keys = self.keys(target.exchange)
-        address = target.topic or ""
-        stream, routes = keys.notifications(address), keys.pool_routes(address)
+        wire.check_body(body)
         maxlen = self.settings.stream_max_length
-        now = _now_ms()
-        self._check_room(
-            self._factory.run(
-                lambda c: self._scripts.evalsha(
-                    c,
-                    self._scripts.notify,
-                    [stream, routes],
-                    [now, maxlen, GROUP, body, content_type],
-                ),
-                retry,
-                f"sending a notification to {stream}",
-            )
-        )
+        plan = wire.notification(self.keys(target.exchange), target, body, content_type, maxlen)
+        wire.check_room(self._publish(plan, retry, None), maxlen)
 
     def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
-        streams: list[str] = []
-        routes: list[Route] = []
-        for target in targets:
-            keys = self.keys(target.exchange)
-            address = target.topic or ""
-            if pool is None:
-                streams.append(keys.notifications(address))
-            else:
-                streams.append(keys.pool(pool))
-                routes.append(Route(keys.pool_routes(address), keys.pool(pool), owned=False))
+        plan = wire.notification_plan(self.keys, targets, pool)
         listener = RedisListener(
             self._factory,
-            streams,
-            transient=[r.stream for r in routes],
-            routes=routes,
+            plan.streams,
+            transient=plan.transient,
+            routes=plan.routes,
             route_ttl=self.settings.transient_queues_ttl,
         )
         self._listeners.add(listener)
         return listener.open()
-
-    def _check_room(self, delivered: int | bytes) -> int:
-        """The count a publish script returned, or ``MessageDeliveryFailure`` when it names
-        a full key instead."""
-        if isinstance(delivered, bytes):
-            raise MessageDeliveryFailure(
-                f"Redis key {delivered.decode(errors='replace')} already holds "
-                f"stream_max_length ({self.settings.stream_max_length}) messages not yet "
-                "acknowledged: send refused (its consumers are behind or gone)"
-            )
-        return delivered
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -329,12 +259,3 @@ class RedisDriver(Driver):
         for consumer in list(self._consumers):
             consumer.close()
         self._factory.close()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _check_body(body: bytes) -> None:
-    if not isinstance(body, (bytes, bytearray)):
-        raise TypeError(f"message bodies are bytes, not {type(body).__name__}")

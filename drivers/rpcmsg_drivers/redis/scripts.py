@@ -18,7 +18,7 @@ import redis
 
 from rpcmsg_drivers.redis.resp import execute_pooled, pack
 
-__all__ = ["Scripts"]
+__all__ = ["SOURCES", "Scripts"]
 
 #: KEYS: stream. ARGV: maxlen, body, content type, expiry ms or "".
 #: Adds to the stream only if a listener created it; returns how many streams took it (0/1),
@@ -97,6 +97,17 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 """
 
 
+#: The scripts by name (a :class:`rpcmsg_drivers.redis.wire.Publish` names one).
+SOURCES: dict[str, str] = {
+    "send": SEND,
+    "call": CALL,
+    "fanout": FANOUT,
+    "notify": NOTIFY,
+    "reply": REPLY,
+    "forget": FORGET,
+}
+
+
 class Scripts:
     """The scripts, registered on one client (loaded lazily, reloaded after a restart)."""
 
@@ -107,6 +118,15 @@ class Scripts:
         self.notify: Any = client.register_script(NOTIFY)
         self.reply: Any = client.register_script(REPLY)
         self.forget: Any = client.register_script(FORGET)
+        #: The same scripts by their names in ``SOURCES``.
+        self.by_name: dict[str, Any] = {
+            "send": self.send,
+            "call": self.call,
+            "fanout": self.fanout,
+            "notify": self.notify,
+            "reply": self.reply,
+            "forget": self.forget,
+        }
 
     @staticmethod
     def evalsha(

@@ -21,7 +21,7 @@ from typing import Any
 from rpcmsg_drivers.redis.framing import frame_call
 from rpcmsg_drivers.redis.keys import GROUP
 
-__all__ = ["Settlement", "queue_settlements"]
+__all__ = ["Settlement", "queue_settlements", "settlement_commands"]
 
 
 @dataclass(frozen=True)
@@ -37,18 +37,27 @@ class Settlement:
     listed: bool = False
 
 
-def queue_settlements(pipe: Any, settlements: list[Settlement]) -> None:
-    """Add the commands writing ``settlements`` to the redis-py pipeline ``pipe``."""
+def settlement_commands(settlements: list[Settlement]) -> list[tuple[bytes | str, ...]]:
+    """The Redis commands writing ``settlements``, in order."""
+    commands: list[tuple[bytes | str, ...]] = []
     for item in settlements:
         if item.listed:
             if item.requeue:
-                pipe.lpush(item.stream, frame_call(item.body, item.content_type, item.expires))
+                value = frame_call(item.body, item.content_type, item.expires)
+                commands.append(("LPUSH", item.stream, value))
             continue
         if item.requeue:
-            fields: dict[str, bytes | str] = {"b": item.body, "c": item.content_type, "r": "1"}
+            fields: list[bytes | str] = ["b", item.body, "c", item.content_type, "r", "1"]
             if item.expires:
-                fields["e"] = item.expires
+                fields += ["e", item.expires]
             # No cap: the copy replaces the original, deleted below.
-            pipe.xadd(item.stream, fields)
-        pipe.xack(item.stream, GROUP, item.entry_id)
-        pipe.xdel(item.stream, item.entry_id)
+            commands.append(("XADD", item.stream, "*", *fields))
+        commands.append(("XACK", item.stream, GROUP, item.entry_id))
+        commands.append(("XDEL", item.stream, item.entry_id))
+    return commands
+
+
+def queue_settlements(pipe: Any, settlements: list[Settlement]) -> None:
+    """Add the commands writing ``settlements`` to the redis-py pipeline ``pipe``."""
+    for command in settlement_commands(settlements):
+        pipe.execute_command(*command)

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -28,30 +27,15 @@ import redis
 from rpcmsg.driver import note_reconnect
 from rpcmsg_drivers.redis.connection import ClientFactory, close_client
 from rpcmsg_drivers.redis.errors import REDIS_ERRORS
-from rpcmsg_drivers.redis.inbox import Entry, Inbox
+from rpcmsg_drivers.redis.inbox import Inbox
 from rpcmsg_drivers.redis.keys import GROUP
 from rpcmsg_drivers.redis.resp import execute_many_pooled, pack
+from rpcmsg_drivers.redis.wire import FORGET_AFTER, MAX_BEAT, Route, entries_of, read_reply
+from rpcmsg_drivers.redis.wire import text as _text
 
 __all__ = ["Route", "StreamReader"]
 
 LOG = logging.getLogger(__name__)
-
-#: Seconds between two beats at most (a dead consumer's messages wait this long).
-_MAX_BEAT = 5.0
-
-#: Idle consumers with nothing pending are forgotten after this many claim idle times.
-_FORGET_AFTER = 10
-
-
-@dataclass(frozen=True)
-class Route:
-    """A zset entry that makes publishers copy messages into one of the listener's streams,
-    refreshed while the listener lives; ``owned`` routes (and their streams) are removed by
-    the listener's cleanup."""
-
-    zset: str
-    stream: str
-    owned: bool
 
 
 class StreamReader:
@@ -84,7 +68,7 @@ class StreamReader:
         self.owned = {r.stream for r in routes if r.owned}
         self._route_ttl_ms = int(route_ttl * 1000)
         self._claim_idle_ms = int(settings.claim_idle_time * 1000)
-        self._beat_every = min(settings.claim_idle_time / 3.0, _MAX_BEAT)
+        self._beat_every = min(settings.claim_idle_time / 3.0, MAX_BEAT)
         self._orphans_left = False
         # Blocking reads end well before the socket timeout would call the connection dead.
         self._block_ms = max(1, int(min(self._beat_every, settings.socket_timeout / 2) * 1000))
@@ -190,7 +174,7 @@ class StreamReader:
             raise
         if isinstance(reply, Exception):
             raise reply
-        self._deliver(client, _read_reply(reply), redelivered=False)
+        self._deliver(client, read_reply(reply), redelivered=False)
 
     def _setup(self, client: redis.Redis) -> None:
         """Create the streams and groups that are missing; register routes."""
@@ -244,7 +228,7 @@ class StreamReader:
         died: their reader connection is named after them) or that stayed idle longer than
         ``claim_idle_time``; forget consumers long idle with nothing pending. Returns whether
         a dead consumer's entries were left for want of room."""
-        forget_after = self._claim_idle_ms * _FORGET_AFTER
+        forget_after = self._claim_idle_ms * FORGET_AFTER
         left = False
         for info in client.xinfo_consumers(stream, GROUP):
             name = _text(info["name"])
@@ -279,26 +263,8 @@ class StreamReader:
     def _deliver(self, client: redis.Redis, reply: Any, redelivered: bool) -> None:
         """Add the entries of an ``XREADGROUP``/``XCLAIM`` reply to the inbox; acknowledge
         the ones deleted while pending (by another consumer): nothing is left to deliver."""
-        entries: list[Entry] = []
-        gone: list[tuple[str, str]] = []
-        for stream_name, items in reply or ():
-            stream = _text(stream_name)
-            for raw_id, fields in items:
-                entry_id = _text(raw_id)
-                if not fields or b"b" not in fields:
-                    if not self._inbox.knows((stream, entry_id)):
-                        gone.append((stream, entry_id))
-                    continue
-                entries.append(
-                    Entry(
-                        stream,
-                        entry_id,
-                        fields[b"b"],
-                        _text(fields.get(b"c", b"")),
-                        _text(fields.get(b"e", b"")),
-                        redelivered or b"r" in fields,
-                    )
-                )
+        entries, deleted = entries_of(reply, redelivered)
+        gone = [key for key in deleted if not self._inbox.knows(key)]
         self._inbox.add(entries)
         if entries and self._ring is not None and self._inbox.reading:
             self._ring(client)
@@ -316,26 +282,3 @@ def _connected_names(client: redis.Redis) -> set[str] | None:
         return {_text(c.get("name", "")) for c in client.client_list()}
     except redis.exceptions.ResponseError:
         return None
-
-
-def _read_reply(reply: Any) -> list[tuple[Any, list[tuple[Any, Any]]]]:
-    """A raw ``XREADGROUP`` reply (a RESP3 map or a RESP2 array, entries with flat field
-    lists) in the shape ``_deliver`` reads: ``[(stream, [(id, {field: value} or None)])]``."""
-    if not reply:
-        return []
-    pairs = reply.items() if isinstance(reply, dict) else reply
-    out = []
-    for stream, items in pairs:
-        entries = []
-        for entry_id, fields in items or ():
-            if isinstance(fields, list):
-                fields = dict(zip(fields[::2], fields[1::2], strict=True))
-            entries.append((entry_id, fields))
-        out.append((stream, entries))
-    return out
-
-
-def _text(value: Any) -> str:
-    # errors="replace": a field another writer filled with non-UTF-8 bytes must not end the
-    # reader thread; the core rejects what it cannot use.
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
