@@ -159,3 +159,37 @@ def test_a_request_traced_by_oslo_messaging_is_the_parent_of_its_handling(
     (consumer,) = spans.named(f"process {topic}")
     assert f"{consumer.context.trace_id:032x}" == trace_id
     assert f"{consumer.parent.span_id:016x}" == span_id
+
+
+class Batches:
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.seen: list[Any] = []
+        self.done = threading.Event()
+
+    def info(self, messages: list[Any]) -> None:
+        self.seen += messages
+        if len(self.seen) >= self.count:
+            self.done.set()
+
+
+def test_a_batch_span_links_to_every_sender(env: DriverEnv, spans: Spans) -> None:
+    from rpcmsg.notify import get_batch_notification_listener
+
+    topic = env.unique("notifications")
+    transport = env.notification_transport()
+    notifier = Notifier(transport, driver="messagingv2", publisher_id="p", topics=[topic])
+    endpoint = Batches(3)
+    listener = get_batch_notification_listener(
+        transport, [rpcmsg.Target(topic=topic)], [endpoint], batch_size=3, batch_timeout=5
+    )
+    listener.start()
+    env.track(listener)
+    for n in range(3):
+        notifier.info({}, "thing.happened", {"n": n})
+    assert endpoint.done.wait(WAIT)
+    senders = spans.named(f"send {topic}.info", 3)
+    batches = spans.named(f"process {topic}.info")
+    linked = {link.context.span_id for span in batches for link in span.links}
+    assert linked == {span.context.span_id for span in senders}
+    assert sum(span.attributes["messaging.batch.message_count"] for span in batches) == 3
