@@ -55,6 +55,9 @@ class AsyncCalc:
 
 
 async def test_async_client_sync_server(aenv: AsyncDriverEnv) -> None:
+    # Debug mode makes the loop raise when another thread touches it directly: replies
+    # from the sync server's threads must cross through call_soon_threadsafe.
+    asyncio.get_running_loop().set_debug(True)
     topic = aenv.unique()
     await asyncio.to_thread(aenv.server, topic, [Calc()])
     client = aenv.aclient(topic, timeout=WAIT)
@@ -69,6 +72,7 @@ async def test_async_client_sync_server(aenv: AsyncDriverEnv) -> None:
 
 
 async def test_sync_client_async_server(aenv: AsyncDriverEnv) -> None:
+    asyncio.get_running_loop().set_debug(True)
     topic = aenv.unique()
     await aenv.aserver(topic, [AsyncCalc()])
     client = aenv.client(topic, timeout=WAIT)
@@ -100,6 +104,7 @@ async def test_async_notifier_sync_listener(aenv: AsyncDriverEnv) -> None:
 
 
 async def test_sync_notifier_async_listener(aenv: AsyncDriverEnv) -> None:
+    asyncio.get_running_loop().set_debug(True)
     topic = aenv.unique("notif")
     calc = AsyncCalc()
     listener = aio.get_notification_listener(
