@@ -40,3 +40,37 @@ def test_a_lost_connection_is_counted_as_a_reconnect(env: DriverEnv, metrics: Me
             except rpcmsg.MessagingException:
                 assert time.monotonic() < deadline
         assert metrics.value("rpcmsg.reconnects", driver=DRIVERS[env.name]) >= 1
+
+
+def test_an_async_driver_counts_its_reconnects_too(env: DriverEnv, metrics: Metrics) -> None:
+    import asyncio
+
+    import rpcmsg.asyncio as aio
+
+    if env.name not in DRIVERS or env.spec.host is None:
+        pytest.skip(f"{env.name} has no connection to lose")
+
+    async def scenario(proxy: FaultProxy) -> None:
+        transport = aio.get_rpc_transport(env.conf(), proxy.url(env.url))
+        topic = env.unique()
+        server = aio.get_rpc_server(transport, rpcmsg.Target(topic=topic, server="s"), [Echo()])
+        await server.start()
+        try:
+            client = aio.get_rpc_client(transport, rpcmsg.Target(topic=topic), timeout=5)
+            assert await client.call({}, "echo", value=1) == 1
+            proxy.reset("both")
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert await client.call({}, "echo", value=2) == 2
+                    break
+                except rpcmsg.MessagingException:
+                    assert time.monotonic() < deadline
+        finally:
+            await server.stop()
+            await server.wait()
+            await transport.cleanup()
+
+    with FaultProxy(env.spec.host[1]) as proxy:
+        asyncio.run(asyncio.wait_for(scenario(proxy), 60))
+    assert metrics.value("rpcmsg.reconnects", driver=DRIVERS[env.name]) >= 1

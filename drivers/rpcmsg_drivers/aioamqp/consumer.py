@@ -25,6 +25,7 @@ from typing import Any
 import aiormq.abc
 from pamqp.commands import Basic
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
 from rpcmsg_drivers.aioamqp.connection import (
     AsyncConnector,
@@ -229,6 +230,7 @@ class AsyncConsumer:
             if self._closing:
                 return
             LOG.warning("%s: %s; consuming again", self._name, why)
+            note_reconnect("rabbit")
             if why.startswith("consumer cancelled") and self._offsets:
                 LOG.warning("%s: stream offsets reset to last", self._name)
                 self._offsets.clear()

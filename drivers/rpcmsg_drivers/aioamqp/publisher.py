@@ -25,6 +25,7 @@ import aiormq
 import aiormq.abc
 from pamqp.commands import Basic
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg.exceptions import (
     MessageDeliveryFailure,
     MessageUndeliverable,
@@ -206,6 +207,7 @@ class AsyncPublisher:
                     raise error
                 raise translate(error, f"publishing to {exchange.name!r}") from error
             LOG.info("Publishing failed (%r); trying again", error)
+            note_reconnect("rabbit")
             if not connected:  # the broker was unreachable: back off before the next round
                 delay = self._connector.hosts.round_delay(failures - 1)
                 if remaining is not None and remaining <= delay:

@@ -22,6 +22,7 @@ import logging
 import uuid
 from typing import Any, cast
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
 from rpcmsg_drivers.aioredis.connection import READ_ERRORS, AsyncFactory, discard, roundtrip
 from rpcmsg_drivers.aioredis.inbox import AsyncInbox
@@ -125,6 +126,7 @@ class AsyncRedisListener(AsyncListener):
                     exc,
                     delay,
                 )
+                note_reconnect("redis")
                 await discard(conn)
                 conn = None
                 await asyncio.sleep(delay)

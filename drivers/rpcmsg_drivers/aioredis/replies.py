@@ -14,6 +14,7 @@ import logging
 import uuid
 from typing import Any
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg.driver.aio import AsyncReplyConsumer, AsyncReplyHandler
 from rpcmsg_drivers.aioredis.connection import AsyncFactory, discard, roundtrip
 from rpcmsg_drivers.redis.framing import unframe_reply
@@ -58,6 +59,7 @@ class AsyncRedisReplyConsumer(AsyncReplyConsumer):
                 delay = self._factory.settings.backoff(attempt)
                 attempt += 1
                 LOG.warning("Reply consumer lost Redis (%s); reconnecting in %.1fs", exc, delay)
+                note_reconnect("redis")
                 await discard(self._conn)
                 self._conn = None
                 await asyncio.sleep(delay)

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from rpcmsg.driver import note_reconnect
 from rpcmsg_drivers.aioredis.connection import READ_ERRORS, AsyncFactory, discard, roundtrip
 from rpcmsg_drivers.aioredis.inbox import AsyncInbox
 from rpcmsg_drivers.redis.keys import GROUP
@@ -123,6 +124,7 @@ class AsyncStreamReader:
                     exc,
                     delay,
                 )
+                note_reconnect("redis")
                 self.client_id = None
                 await discard(self._conn)
                 self._conn = None
