@@ -6,17 +6,28 @@
 * ``rpcmsg_transport``: an RPC transport on that URL, cleaned up after the test.
 * ``rpcmsg_server``: a factory ``rpcmsg_server(topic, endpoints, server="server", **kw)``
   returning a started server, stopped after the test.
+
+For asyncio tests (with pytest-asyncio installed; the test marked ``asyncio``):
+
+* ``rpcmsg_async_transport``: an :mod:`rpcmsg.asyncio` RPC transport on ``rpcmsg_url``
+  (the async fake: the same broker as ``rpcmsg_transport``, so sync and async code under
+  test reach each other), cleaned up after the test.
+* ``rpcmsg_async_server``: an async factory ``await rpcmsg_async_server(topic, endpoints,
+  server="server", **kw)`` returning a started async server, stopped and waited for after
+  the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib.util
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 from oslo_config import cfg
 
 from rpcmsg.opts import register_opts
+from rpcmsg.target import Target
 from rpcmsg.testing.helpers import RunningServer, forget_fake_broker, fresh_fake_url
 from rpcmsg.transport import Transport, get_rpc_transport
 
@@ -58,3 +69,39 @@ def rpcmsg_server(
     yield factory
     for running in reversed(started):
         running.close()
+
+
+# No async fixtures without pytest-asyncio (a test extra, not a dependency).
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    import pytest_asyncio
+
+    import rpcmsg.asyncio as _aio
+
+    @pytest_asyncio.fixture
+    async def rpcmsg_async_transport(
+        rpcmsg_conf: cfg.ConfigOpts,
+    ) -> AsyncIterator[_aio.AsyncTransport]:
+        transport = _aio.get_rpc_transport(rpcmsg_conf)
+        yield transport
+        await transport.cleanup()
+
+    @pytest_asyncio.fixture
+    async def rpcmsg_async_server(
+        rpcmsg_async_transport: _aio.AsyncTransport,
+    ) -> AsyncIterator[Callable[..., Awaitable[_aio.RPCServer]]]:
+        started: list[_aio.RPCServer] = []
+
+        async def factory(
+            topic: str, endpoints: list[Any], server: str = "server", **kw: Any
+        ) -> _aio.RPCServer:
+            srv = _aio.get_rpc_server(
+                rpcmsg_async_transport, Target(topic=topic, server=server), endpoints, **kw
+            )
+            await srv.start()
+            started.append(srv)
+            return srv
+
+        yield factory
+        for srv in reversed(started):
+            await srv.stop()
+            await srv.wait()
