@@ -41,6 +41,17 @@ def test_readme_example_runs() -> None:
     assert proc.stdout.strip() == "5"
 
 
+def test_readme_asyncio_example_runs() -> None:
+    match = re.search(r"<!-- example-asyncio[^>]*-->\n```python\n(.*?)```", README, re.S)
+    assert match, "README lost its asyncio example"
+    proc = subprocess.run(
+        [sys.executable, "-c", match.group(1)], capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"
+
+
 def test_readme_shows_the_latest_benchmark_table() -> None:
     latest = (ROOT / "benchmarks" / "results" / "latest.md").read_text()
     start = README.index("<!-- bench-table: benchmarks/results/latest.md -->")
