@@ -259,3 +259,41 @@ def test_exchanges_and_virtual_hosts_do_not_see_each_other(renv: RedisEnv) -> No
         await plain.aclose()
 
     run(main())
+
+
+def test_a_listener_reads_ahead_at_most_its_prefetch_window(renv: RedisEnv) -> None:
+    topic = renv.unique()
+
+    async def main() -> None:
+        driver = make_driver(renv, prefetch_count=4)
+        listener = await driver.listen(target(renv, topic, server="s"))
+        for i in range(20):
+            await driver.send(target(renv, topic), b"cast%d" % i)
+            await driver.send(target(renv, topic), b"call%d" % i, expiration=30)
+        await asyncio.sleep(1.0)  # nobody polls: the readers fill the window and wait
+        pending = renv.raw.xpending(f"{renv.prefix}:q:{topic}", "rpc")["pending"]
+        calls_left = renv.raw.llen(f"{renv.prefix}:c:{topic}")
+        assert pending <= 4 and 20 - calls_left <= 4
+        assert pending + (20 - calls_left) >= 4  # and they did read ahead
+        await listener.cleanup()
+        await driver.aclose()
+
+    run(main())
+
+
+def test_concurrent_senders_share_a_bounded_pool(renv: RedisEnv) -> None:
+    from rpcmsg_drivers.aioredis.connection import POOL_SIZE
+
+    topic = renv.unique()
+
+    async def main() -> None:
+        driver = make_driver(renv)
+        listener = await driver.listen(target(renv, topic, server="s"))
+        await asyncio.gather(*(driver.send(target(renv, topic), b"x") for _ in range(300)))
+        name = driver.factory.name  # type: ignore[attr-defined]
+        publishers = [c for c in renv.raw.client_list() if c.get("name", "") == f"{name}:pub"]
+        assert 1 < len(publishers) <= POOL_SIZE
+        await listener.cleanup()
+        await driver.aclose()
+
+    run(main())
