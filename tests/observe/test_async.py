@@ -152,3 +152,45 @@ def test_async_casts_and_notifications_are_parents_of_their_processing(
     assert metrics.value("rpcmsg.server.requests", topic=topic, outcome="ok") == 1
     assert metrics.value("rpcmsg.notifications.sent", topic=f"{notes}.info") == 1
     assert metrics.value("rpcmsg.notifications.handled", topic=f"{notes}.info") == 1
+
+
+class Batches:
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.seen: list[Any] = []
+        self.done = asyncio.Event()
+
+    async def info(self, messages: list[Any]) -> None:
+        self.seen += messages
+        if len(self.seen) >= self.count:
+            self.done.set()
+
+
+def test_an_async_batch_span_links_to_every_sender(env: DriverEnv, spans: Spans) -> None:
+    _need_async(env)
+    notes = env.unique("notifications")
+
+    async def scenario() -> None:
+        transport = aio.get_notification_transport(env.conf(), env.url)
+        endpoint = Batches(3)
+        listener = aio.get_batch_notification_listener(
+            transport, [rpcmsg.Target(topic=notes)], [endpoint], batch_size=3, batch_timeout=5
+        )
+        await listener.start()
+        try:
+            notifier = aio.Notifier(
+                transport, driver="messagingv2", publisher_id="p", topics=[notes]
+            )
+            for n in range(3):
+                await notifier.info({}, "thing.happened", {"n": n})
+            await asyncio.wait_for(endpoint.done.wait(), WAIT)
+        finally:
+            await listener.stop()
+            await listener.wait()
+            await transport.cleanup()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    senders = spans.named(f"send {notes}.info", 3)
+    batches = spans.named(f"process {notes}.info")
+    linked = {link.context.span_id for span in batches for link in span.links}
+    assert linked == {span.context.span_id for span in senders}
