@@ -78,7 +78,7 @@ class ConsumerHooks(Hooked):
                     "process": m.process,
                 }
                 m.oslo_server_start.add(1, state.oslo)
-            m.server_in_flight.add(1, state.labels)
+            m.server_in_flight.add(1, state.labels["topic"], state.labels["server"])
             state.labels = {**state.labels, "call_type": call_type, "method": method}
         return state
 
@@ -89,7 +89,7 @@ class ConsumerHooks(Hooked):
         if m is not None:
             elapsed = time.perf_counter() - state.started
             labels = state.labels
-            m.server_in_flight.add(-1, {"topic": labels["topic"], "server": labels["server"]})
+            m.server_in_flight.add(-1, labels["topic"], labels["server"])
             labels = {**labels, "outcome": "ok" if failure is None else "error"}
             m.server_requests.add(1, labels)
             m.server_duration.record(elapsed, labels)

@@ -24,8 +24,9 @@ rpcmsg's own, per topic, server, method and outcome::
     rpcmsg.redeliveries                      kind topic               (rpc, notification)
     rpcmsg.reconnects                        driver
 
-Client outcomes: ``ok``, ``timeout`` (``MessagingTimeout``), ``remote_error`` (the server's
-exception), ``error`` (failed locally: sending, encoding). Server: ``ok``, ``error``.
+The in-flight counts are observable up-down counters, read at collection. Client outcomes:
+``ok``, ``timeout`` (``MessagingTimeout``), ``remote_error`` (the server's exception),
+``error`` (failed locally: sending, encoding). Server: ``ok``, ``error``.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ import threading
 from typing import Any
 
 from opentelemetry import metrics
+from opentelemetry.metrics import Observation
 
-__all__ = ["Instruments", "meter_provider_for_prometheus"]
+__all__ = ["InFlight", "Instruments", "meter_provider_for_prometheus"]
 
 LOG = logging.getLogger(__name__)
 
@@ -57,13 +59,32 @@ def _histogram(meter: Any, name: str, description: str) -> Any:
     )
 
 
+class InFlight:
+    """A count of work under way per label values, read by the meter at collection (an
+    observable up-down counter: no measurement per call, one dict update under a lock)."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, ...], int] = {}
+
+    def add(self, delta: int, *values: str) -> None:
+        with self._lock:
+            self._counts[values] = self._counts.get(values, 0) + delta
+
+    def observe(self, options: Any) -> list[Any]:
+        with self._lock:
+            counts = list(self._counts.items())
+        return [Observation(n, dict(zip(self._keys, values, strict=True))) for values, n in counts]
+
+
 class Instruments:
     """Every instrument, created once per meter provider."""
 
     def __init__(self, provider: Any, process_name: str) -> None:
         meter = (provider or metrics.get_meter_provider()).get_meter("rpcmsg")
         self.process = process_name
-        c, u = meter.create_counter, meter.create_up_down_counter
+        c = meter.create_counter
         start, end = "Total number of RPC invocation start.", "Total number of RPC invocation end."
         seconds = "Duration of RPC processing."
         failed = "Total number of exception while RPC processing."
@@ -82,14 +103,22 @@ class Instruments:
         self.client_duration = _histogram(
             meter, "rpcmsg.client.duration", "Time to send a cast, or to get a call's result."
         )
-        self.client_in_flight = u(
-            "rpcmsg.client.in_flight", description="Calls waiting for a result, sends under way."
+        self.client_in_flight = InFlight(("call_type", "topic"))
+        meter.create_observable_up_down_counter(
+            "rpcmsg.client.in_flight",
+            callbacks=[self.client_in_flight.observe],
+            description="Calls waiting for a result, sends under way.",
         )
         self.server_requests = c("rpcmsg.server.requests", description="Requests handled.")
         self.server_duration = _histogram(
             meter, "rpcmsg.server.duration", "Time to handle a request."
         )
-        self.server_in_flight = u("rpcmsg.server.in_flight", description="Requests being handled.")
+        self.server_in_flight = InFlight(("topic", "server"))
+        meter.create_observable_up_down_counter(
+            "rpcmsg.server.in_flight",
+            callbacks=[self.server_in_flight.observe],
+            description="Requests being handled.",
+        )
         self.notifications_sent = c("rpcmsg.notifications.sent", description="Notifications sent.")
         self.notifications_handled = c(
             "rpcmsg.notifications.handled", description="Notifications handled by listeners."

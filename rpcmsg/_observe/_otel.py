@@ -26,6 +26,7 @@ import logging
 import threading
 from typing import Any
 
+from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 
 from rpcmsg import _observe
@@ -37,6 +38,7 @@ __all__ = ["OTelHooks", "configure_metrics", "install"]
 
 LOG = logging.getLogger(__name__)
 _install_lock = threading.Lock()
+_instruments: dict[int, tuple[Any, Instruments]] = {}
 
 
 class OTelHooks(ProducerHooks, ConsumerHooks):
@@ -61,7 +63,14 @@ def install(
             provider = tracer_provider or trace.get_tracer_provider()
             tracer = provider.get_tracer("rpcmsg")
         if metrics:
-            instruments = Instruments(meter_provider, process_name)
+            # One set of instruments per meter provider: creating them again would register
+            # the in-flight callbacks twice.
+            provider = meter_provider or otel_metrics.get_meter_provider()
+            key = id(provider)
+            if key not in _instruments:
+                _instruments[key] = (provider, Instruments(provider, process_name))
+            instruments = _instruments[key][1]
+            instruments.process = process_name
         _observe.hooks = OTelHooks(tracer, instruments)
 
 

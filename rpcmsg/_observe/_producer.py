@@ -87,14 +87,14 @@ class ProducerHooks(Hooked):
                 "timeout": str(timeout),
             }
             m.oslo_client_start.add(1, state.oslo)
-            m.client_in_flight.add(1, {"call_type": call_type, "topic": topic})
+            m.client_in_flight.add(1, call_type, topic)
         return state, message
 
     def _send_end(self, state: Sending, exc: BaseException | None) -> None:
         m = self.m
         if m is not None:
             elapsed = time.perf_counter() - state.started
-            m.client_in_flight.add(-1, {"call_type": state.call_type, "topic": state.topic})
+            m.client_in_flight.add(-1, state.call_type, state.topic)
             if exc is None:
                 m.oslo_client_seconds.record(elapsed, state.oslo)
                 m.oslo_client_end.add(1, state.oslo)

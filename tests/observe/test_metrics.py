@@ -140,3 +140,32 @@ def test_requeued_notifications_count_as_redeliveries(env: DriverEnv, metrics: M
     _eventually(lambda: metrics.value(handled, outcome="ok") == 1)
     assert metrics.value(handled, topic=f"{topic}.info", outcome="requeue") == 1
     assert metrics.value("rpcmsg.redeliveries", kind="notification") == 1
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def wait(self, ctxt: Any) -> str:
+        self.entered.set()
+        assert self.release.wait(WAIT)
+        return "done"
+
+
+def test_work_in_flight_is_counted_while_it_runs(env: DriverEnv, metrics: Metrics) -> None:
+    topic = env.unique()
+    gate = Gate()
+    env.server(topic, [gate])
+    client = env.client(topic, timeout=WAIT)
+    caller = threading.Thread(target=lambda: client.call({}, "wait"))
+    caller.start()
+    try:
+        assert gate.entered.wait(WAIT)
+        assert metrics.value("rpcmsg.server.in_flight", topic=topic, server="s1") == 1
+        assert metrics.value("rpcmsg.client.in_flight", topic=topic, call_type="call") == 1
+    finally:
+        gate.release.set()
+        caller.join(WAIT)
+    _eventually(lambda: metrics.value("rpcmsg.server.in_flight", topic=topic) == 0)
+    assert metrics.value("rpcmsg.client.in_flight", topic=topic) == 0
