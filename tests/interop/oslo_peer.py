@@ -12,7 +12,7 @@ transient quorum queues, queue manager names...). Transports allow remote except
   ``record`` (prints ``{"record": value}``); prints ``{"ready": true}`` once consuming and
   runs until stdin is closed.
 * ``client``: calls ``echo``, ``context``, the three ``fail*`` and a missing method on the
-  topic, ``sleep(1.2)`` with a 0.4 s call monitor, ``echo`` at versions 1.2 and 2.0, and
+  topic, ``sleep(2.5)`` with a 1 s call monitor, ``echo`` at versions 1.2 and 2.0, and
   through a client with ``version_cap="1.5"``; casts ``record(1)``, fanout-casts
   ``record("fanout")``; prints one object with what each gave (see ``outcome``).
 * ``notify``: sends an ``info`` notification ``interop.event`` with payload ``{"n": 1}`` on
@@ -154,8 +154,8 @@ def main(mode: str, url: str, exchange: str, topic: str) -> None:
         except Exception as exc:  # the rpcmsg server's error, rebuilt by oslo
             result["fail"] = [type(exc).__name__, str(exc).splitlines()[0]]
         # Longer than the call monitor timeout: only keep-alive replies keep it going.
-        monitored = client.prepare(call_monitor_timeout=0.4)
-        result["monitored"] = monitored.call({}, "sleep", seconds=1.2)
+        monitored = client.prepare(call_monitor_timeout=1.0)
+        result["monitored"] = monitored.call({}, "sleep", seconds=2.5)
         client.cast({}, "record", value=1)
         client.prepare(fanout=True).cast({}, "record", value="fanout")
         emit(result)
