@@ -34,6 +34,9 @@ that way).
 Driver options can also be given in the transport URL query, which wins over the
 configuration file: `rabbit://host/?heartbeat_timeout_threshold=30`. A query value is
 converted with the option's own type; one that does not convert is an `InvalidTransportURL`.
+A driver option holding a number that is not finite or above 2,147,483,647 is refused when
+the transport is made: `InvalidTransportURL` from the query, `ConfigurationError` from the
+configuration (such values overflow clocks and socket timeouts).
 
 """
 

@@ -13,7 +13,12 @@ from rpcmsg import _observe, _plugins, _rpcsend, _wire
 from rpcmsg._reply import ReplyWaiter
 from rpcmsg._url import TransportHost, TransportURL
 from rpcmsg.driver.base import Driver
-from rpcmsg.exceptions import DriverLoadFailure, InvalidTarget, InvalidTransportURL
+from rpcmsg.exceptions import (
+    ConfigurationError,
+    DriverLoadFailure,
+    InvalidTarget,
+    InvalidTransportURL,
+)
 from rpcmsg.opts import register_opts, transport_opts
 from rpcmsg.target import Target
 
@@ -154,7 +159,7 @@ def _get_transport(
     driver_cls = _plugins.load_driver_class(url.transport)
     try:
         driver = driver_cls(conf, url, default_exchange=conf.control_exchange)
-    except (DriverLoadFailure, InvalidTransportURL):
+    except (DriverLoadFailure, InvalidTransportURL, ConfigurationError):
         raise
     except Exception as exc:
         raise DriverLoadFailure(url.transport, exc, _plugins.installed(_plugins.DRIVER_NAMESPACE))
