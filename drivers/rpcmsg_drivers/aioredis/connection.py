@@ -80,6 +80,10 @@ async def roundtrip(conn: Any, commands: Sequence[bytes], limit: float | None = 
 
 async def _exchange(conn: Any, commands: Sequence[bytes]) -> list[Any]:
     try:
+        if not conn.is_connected:
+            # connect(), not the implicit connect of a send: a Sentinel-managed connection
+            # asks the Sentinels for the master only there.
+            await conn.connect()
         await conn.send_packed_command([b"".join(commands)], check_health=False)
         replies: list[Any] = []
         for _ in commands:
