@@ -241,6 +241,8 @@ def test_expired_requests_are_dropped_by_the_consumer(renv: RedisEnv) -> None:
     driver = renv.driver()
     listener = driver.listen(target)
     try:
+        # Connect first: the 0.2 s below is the request's whole budget, connecting included.
+        driver.send(rpcmsg.Target(topic=topic, server="warm", exchange=renv.exchange), b"{}")
         # Call lists are popped only by polls: this request expires in Redis, unread.
         driver.send(target, b'{"late": true}', expiration=0.2)
         time.sleep(0.3)
