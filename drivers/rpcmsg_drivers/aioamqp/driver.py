@@ -74,6 +74,7 @@ heartbeat tasks per connection and a reader task per channel.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -149,6 +150,8 @@ class AsyncAMQPDriver(AsyncDriver):
     ) -> None:
         body, properties = self._message(body, content_type, expiration)
         exchange, key = self.topology.request_route(target, self.default_exchange)
+        if deadline is None and expiration is not None:
+            deadline = time.monotonic() + expiration  # a call's request is worth no more
         await self.publisher.publish(
             exchange,
             key,

@@ -243,5 +243,6 @@ class AsyncAMQPReplyConsumer(AsyncReplyConsumer):
         async def delete(channel: aiormq.abc.AbstractChannel) -> None:
             await channel.queue_delete(name)
 
+        await self._consumer.cancel()  # before the delete: no cancel notification then
         # A stable name (queue manager) is taken again by the next process: keep it.
         await self._consumer.close(final=delete if self._queue.temporary else None)
