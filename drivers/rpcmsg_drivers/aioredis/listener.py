@@ -28,7 +28,7 @@ from rpcmsg_drivers.aioredis.connection import READ_ERRORS, AsyncFactory, discar
 from rpcmsg_drivers.aioredis.inbox import AsyncInbox
 from rpcmsg_drivers.aioredis.streams import AsyncStreamReader
 from rpcmsg_drivers.redis.calls import BELL_TTL_MS
-from rpcmsg_drivers.redis.errors import REDIS_ERRORS, translate
+from rpcmsg_drivers.redis.errors import translate
 from rpcmsg_drivers.redis.framing import unframe_call
 from rpcmsg_drivers.redis.inbox import Entry
 from rpcmsg_drivers.redis.keys import GROUP
@@ -77,7 +77,7 @@ class AsyncRedisListener(AsyncListener):
         """Declare the streams and start reading; raises ``TransportDriverError``."""
         try:
             await self._streams.open()
-        except REDIS_ERRORS as exc:
+        except READ_ERRORS as exc:
             raise translate(exc, "starting a listener") from exc
         if self._plan.calls:
             self._calls = asyncio.get_running_loop().create_task(
@@ -115,7 +115,7 @@ class AsyncRedisListener(AsyncListener):
                 if isinstance(popped, Exception):
                     raise popped
                 attempt = 0
-            except READ_ERRORS as exc:
+            except Exception as exc:  # READ_ERRORS, or a reply of an unexpected shape
                 if inbox.stopped:
                     break
                 delay = factory.settings.backoff(attempt)

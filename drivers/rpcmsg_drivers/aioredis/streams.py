@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from rpcmsg.driver import note_reconnect
-from rpcmsg_drivers.aioredis.connection import READ_ERRORS, AsyncFactory, discard, roundtrip
+from rpcmsg_drivers.aioredis.connection import AsyncFactory, discard, roundtrip
 from rpcmsg_drivers.aioredis.inbox import AsyncInbox
 from rpcmsg_drivers.redis.keys import GROUP
 from rpcmsg_drivers.redis.resp import pack
@@ -112,7 +112,7 @@ class AsyncStreamReader:
                 if room and not inbox.stopped and time.monotonic() < next_beat:
                     await self._read(self._conn, room)
                 attempt = 0
-            except READ_ERRORS as exc:
+            except Exception as exc:  # READ_ERRORS, or a reply of an unexpected shape
                 if inbox.stopped:
                     break
                 delay = self._factory.settings.backoff(attempt)
