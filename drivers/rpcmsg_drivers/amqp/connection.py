@@ -23,8 +23,9 @@ from rpcmsg._url import TransportURL
 from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.options import Settings
+from rpcmsg_drivers.amqp.sockets import bounded_transport
 
-__all__ = ["CONNECTION_NAME", "Connector", "remaining"]
+__all__ = ["CONNECTION_NAME", "Connector", "remaining", "set_io_deadline"]
 
 LOG = logging.getLogger(__name__)
 
@@ -70,15 +71,44 @@ def remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+def set_io_deadline(conn: amqp.Connection, deadline: float | None) -> None:
+    """Make every socket read and write of ``conn`` end by ``deadline`` (``None``: only the
+    socket's own timeout), a whole frame included (:mod:`rpcmsg_drivers.amqp.sockets`)."""
+    transport = getattr(conn, "transport", None)
+    if transport is not None:
+        transport.io_deadline = deadline
+
+
 class _Connection(amqp.Connection):  # type: ignore[misc]
-    """An ``amqp.Connection`` whose opening ends by a deadline.
+    """An ``amqp.Connection`` whose opening ends by a deadline, on a bounded transport.
 
     py-amqp reads ``connect_timeout`` for the TCP connect, the TLS handshake and again
     before each frame of the AMQP handshake, so returning the time left bounds the whole
-    opening, not each step, against a broker that answers slowly or not at all.
+    opening, not each step, against a broker that answers slowly or not at all; the
+    transport's ``io_deadline`` bounds each frame of the handshake as a whole.
     """
 
     deadline: float | None = None
+
+    def Transport(  # py-amqp's factory method, its signature
+        self,
+        host: str,
+        connect_timeout: float,
+        ssl: Any = False,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        transport = bounded_transport(
+            host,
+            connect_timeout,
+            ssl=ssl,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            **kwargs,
+        )
+        transport.io_deadline = self.deadline
+        return transport
 
     @property
     def connect_timeout(self) -> float:
@@ -202,6 +232,7 @@ class Connector:
             conn.collect()
             raise TimeoutError("the connection opened too late")
         conn.deadline = None
+        set_io_deadline(conn, None)
         return conn
 
     def open(

@@ -38,7 +38,7 @@ import amqp
 from rpcmsg import _sync
 from rpcmsg.driver import note_reconnect
 from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
-from rpcmsg_drivers.amqp.connection import Connector
+from rpcmsg_drivers.amqp.connection import Connector, set_io_deadline
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.topology import Queue
 
@@ -183,6 +183,7 @@ class ConsumerThread:
             left = IDLE_WAIT if deadline is None else deadline - time.monotonic()
             sock.settimeout(max(0.001, min(IDLE_WAIT, left)))
 
+        set_io_deadline(conn, deadline)  # a step's frames as a whole, not each recv
         bound()
         channel = conn.channel()
         if self._prefetch > 0:
@@ -203,6 +204,7 @@ class ConsumerThread:
                 )
             )
         sock.settimeout(IDLE_WAIT)
+        set_io_deadline(conn, None)
         self._channel = channel
 
     def _consume_arguments(self, queue: Queue) -> dict[str, Any] | None:
@@ -287,22 +289,31 @@ class ConsumerThread:
                     break
         self._drop_connection()
 
-    def _step(self, wait: float) -> None:
+    def _step(self, wait: float, until: float | None = None) -> None:
         """Read what the broker sends within ``wait`` seconds (messages go to
-        ``on_message``) and keep heartbeats going. Raises the connection's errors."""
-        assert self._conn is not None
+        ``on_message``) and keep heartbeats going; every read ends by ``until`` (monotonic;
+        default: ``wait``, at least ``IDLE_WAIT``, from now). Raises the connection's
+        errors."""
+        conn = self._conn
+        assert conn is not None
+        if until is None:
+            until = time.monotonic() + max(wait, IDLE_WAIT)
         if self._wait_readable(wait):
+            set_io_deadline(conn, until)
             try:
                 # The frames of one message follow each other: read on until a method is
-                # complete, unless a lone frame (a heartbeat) came.
-                while not self._conn.blocking_read(timeout=IDLE_WAIT):
-                    if not select.select([self._conn.transport.sock], [], [], 0)[0]:
+                # complete, unless a lone frame (a heartbeat) came. A frame dribbled in
+                # slowly is cut at ``until``; py-amqp keeps what came of it for the next read.
+                while not conn.blocking_read(timeout=IDLE_WAIT):
+                    if not select.select([conn.transport.sock], [], [], 0)[0]:
                         break
             except TimeoutError:
                 pass
+            finally:
+                set_io_deadline(conn, None)
         if self._heartbeat_every and time.monotonic() - self._last_beat > self._heartbeat_every:
             self._last_beat = time.monotonic()
-            self._conn.heartbeat_tick(rate=self._connector.settings.heartbeat_rate)
+            conn.heartbeat_tick(rate=self._connector.settings.heartbeat_rate)
 
     # -- polled consumers --------------------------------------------------------------
 
@@ -310,14 +321,21 @@ class ConsumerThread:
         """Polled consumers: read for up to ``timeout`` seconds in this thread. Never raises:
         a broken connection is left to the keeping thread to open again."""
         self._last_poll = time.monotonic()
+        until = self._last_poll + timeout
         if self._closing.is_set() or not self._lock.acquire(timeout=timeout):
             return
         try:
-            if self._conn is None:  # being reconnected by the keeping thread
+            conn = self._conn
+            if conn is None:  # being reconnected by the keeping thread
                 self._closing.wait(min(timeout, self._idle_wait))
                 return
-            self._run_ops()
-            self._step(min(timeout, self._idle_wait))
+            set_io_deadline(conn, until)  # operations that wait for the broker's answer
+            try:
+                self._run_ops()
+            finally:
+                set_io_deadline(conn, None)
+            left = until - time.monotonic()
+            self._step(max(0.0, min(left, self._idle_wait)), until)
         except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
             LOG.warning("%s: connection lost (%s); reconnecting", self._name, exc)
             self._lost(exc)

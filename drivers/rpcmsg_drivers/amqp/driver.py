@@ -76,7 +76,12 @@ Guarantees:
 * Deadlines (``rpcmsg.driver.base``): a call's connecting (each host gets the time left, at
   most 5 s, for the TCP connect, TLS and AMQP handshakes together), waiting for a
   publishing connection held by other senders, declaring and publishing all end by its
-  deadline. A cast or notification attempt takes at most 5 s per host to connect;
+  deadline, and so does each ``poll`` of the reply consumer by the waiting callers. Every
+  socket read and write on those paths is bounded as a whole by the time left, not per
+  ``recv`` (:mod:`rpcmsg_drivers.amqp.sockets`): a frame the broker or the link dribbles in
+  slowly is cut at the deadline (the reply consumer reads on later where it stopped; a
+  publishing connection caught mid-frame is dropped and opened again). A cast or
+  notification attempt takes at most 5 s per host to connect;
   ``retry=N`` allows ``N`` more rounds over the hosts, ``rabbit_retry_interval`` (plus
   ``rabbit_retry_backoff`` per round, at most ``rabbit_interval_max``) apart.
 * AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked by whoever reads a

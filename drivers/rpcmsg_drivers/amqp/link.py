@@ -26,7 +26,7 @@ from typing import Any
 import amqp
 
 from rpcmsg.driver import note_reconnect
-from rpcmsg_drivers.amqp.connection import Connector
+from rpcmsg_drivers.amqp.connection import Connector, set_io_deadline
 from rpcmsg_drivers.amqp.errors import CONNECTION_ERRORS
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
 
@@ -204,12 +204,16 @@ class Link:
 
     def bound_io(self, deadline: float | None) -> None:
         """Make every socket read and write of the connection end by ``deadline`` (with
-        ``None``: block as long as it takes, py-amqp's default), so that a broker that
-        stops answering mid-publish costs a call no more than its deadline."""
+        ``None``: block as long as it takes, py-amqp's default), whole frames included, so
+        that a broker that stops answering or dribbles its frames mid-publish costs a call
+        no more than its deadline. A read cut short leaves the connection mid-frame: the
+        publisher then drops it (a connection error)."""
         conn = self.conn
         sock = None if conn is None else getattr(conn.transport, "sock", None)
         if sock is not None:
             sock.settimeout(None if deadline is None else max(0.001, deadline - time.monotonic()))
+            # The socket's timeout bounds one recv, not a frame a slow link dribbles in.
+            set_io_deadline(conn, deadline)
 
     def poll_input(self) -> None:
         """Handle what the broker sent meanwhile (acks, a connection.close, heartbeats)

@@ -204,6 +204,7 @@ class Publisher:
 
     def _tend(self, link: Link, heartbeat_rate: int | None) -> None:
         try:
+            link.bound_io(self._stall_deadline())  # a frame dribbled in must not hold the link
             if link.conn is not None:
                 link.poll_input()
                 if heartbeat_rate is not None:
@@ -222,6 +223,7 @@ class Publisher:
                 link.reset()
                 interval = self._connector.settings.rabbit_retry_interval
                 link.retry_at = time.monotonic() + max(0.5, interval)
+        link.bound_io(None)
 
     # -- publishing --------------------------------------------------------------------
 
