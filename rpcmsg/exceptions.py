@@ -15,6 +15,7 @@ The tree::
     │   ├── RPCVersionCapError             message version above the client's cap
     │   ├── ClientSendError                the driver failed to send a client's message
     │   ├── TransportDriverError           raised by drivers at the seam
+    │   │   └── TLSVerificationError       the broker's certificate or name did not verify
     │   ├── MessagingServerError
     │   │   ├── ExecutorLoadFailure        no executor of that name
     │   │   ├── ServerListenError          a server could not start consuming
@@ -59,6 +60,7 @@ __all__ = [
     "RPCVersionCapError",
     "RemoteError",
     "ServerListenError",
+    "TLSVerificationError",
     "TaskTimeout",
     "TransportDriverError",
     "UnsupportedVersion",
@@ -181,6 +183,21 @@ class ClientSendError(MessagingException):
 
 class TransportDriverError(MessagingException):
     """Raised by drivers for broker failures; the original error is its ``__cause__``."""
+
+
+class TLSVerificationError(TransportDriverError):
+    """The broker's TLS certificate did not verify (an unknown CA, a host name it does not
+    name, an expired certificate). Not transient, so raised at once instead of being retried
+    like an unreachable broker; ``host`` is the broker, ``reason`` what failed and ``hint``
+    the option that fixes it. The ``ssl`` error is the ``__cause__``."""
+
+    def __init__(self, host: str, reason: str, hint: str) -> None:
+        super().__init__(
+            f"TLS certificate of the broker at {host} did not verify: {reason}. {hint}"
+        )
+        self.host = host
+        self.reason = reason
+        self.hint = hint
 
 
 class MessagingServerError(MessagingException):

@@ -274,13 +274,14 @@ class MessageHandlingServer(_OrderedTaskRunner, abc.ABC):
         with self._state_lock:
             if self._running:
                 return
+            # Before the listener: its driver sizes its prefetch window from the pool.
+            self._max_workers = override_pool_size or self.conf.executor_thread_pool_size
             try:
                 listener = self._create_listener()
             except TransportDriverError as exc:
                 where = getattr(self, "target", None) or getattr(self, "targets", None)
                 raise ServerListenError(where, exc) from exc
             self.listener = listener
-            self._max_workers = override_pool_size or self.conf.executor_thread_pool_size
             self._stopped.clear()
             self._running = True
             if self._push_style:

@@ -244,10 +244,14 @@ class Driver(DriverBase, abc.ABC):
         """
 
     @abc.abstractmethod
-    def listen(self, target: Target) -> Listener:
+    def listen(self, target: Target, *, capacity: int | None = None) -> Listener:
         """Consume RPC requests for a server: the topic's shared queue, the
         ``<topic>.<server>`` queue and a fanout copy. ``target`` has exchange, topic and
-        server set. Raises ``TransportDriverError`` when the broker cannot be reached."""
+        server set. ``capacity`` is how many messages the server handles at once (its
+        worker pool; ``None``: ``executor_thread_pool_size``): a driver with a prefetch
+        window sizes it from this, over all the listener's queues (AMQP, fake), or may
+        ignore it for a read-ahead of its own (Redis: ``prefetch_count``).
+        Raises ``TransportDriverError`` when the broker cannot be reached."""
 
     @abc.abstractmethod
     def send_reply(
@@ -287,9 +291,12 @@ class Driver(DriverBase, abc.ABC):
         exists, so that nothing is lost before a listener starts."""
 
     @abc.abstractmethod
-    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+    def listen_for_notifications(
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
+    ) -> Listener:
         """Consume notifications of every ``<topic>.<priority>`` in ``targets``. Listeners
-        with the same ``pool`` (``None`` being one pool too) share one copy of each message."""
+        with the same ``pool`` (``None`` being one pool too) share one copy of each message.
+        ``capacity``: as for :meth:`listen` (a batch listener's counts its batch size)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -124,7 +124,9 @@ class NotificationServerBase(MessageHandlingServer):
                 addresses.append(Target(exchange=exchange, topic=f"{target.topic}.{priority}"))
         if not addresses:
             LOG.warning("No endpoint of this listener handles any priority; it gets nothing")
-        return self.transport.driver.listen_for_notifications(addresses, self._pool)
+        return self.transport.driver.listen_for_notifications(
+            addresses, self._pool, capacity=self._max_workers * self._batch_size
+        )
 
     def _parse(self, raw: IncomingMessage) -> IncomingNotification | None:
         """The notification in ``raw``, or None after dropping a malformed one."""

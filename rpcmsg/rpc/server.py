@@ -129,7 +129,7 @@ class RPCServer(MessageHandlingServer):
         if not target.topic or not target.server:
             raise InvalidTarget("A server's target must have topic and server names", target)
         full = target(exchange=self.transport._require_exchange(target.exchange))
-        return self.transport.driver.listen(full)
+        return self.transport.driver.listen(full, capacity=self._max_workers)
 
     def _duplicate(self, unique_id: Any) -> bool:
         return self._dedup.seen(unique_id)

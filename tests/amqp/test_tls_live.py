@@ -10,6 +10,7 @@ know the test's CA (verification is on by default); ``127.0.0.1`` is a host name
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 import rpcmsg
+from rpcmsg.exceptions import TLSVerificationError
 from tests.drivers import DriverEnv
 from tests.helpers.certs import Certificates, make_certificates
 from tests.helpers.certs import refused as refused_by_peer
@@ -179,3 +181,64 @@ def test_an_unknown_ssl_version_is_a_clear_error(rabbit: DriverEnv, tls_node: TL
     rabbit.url = tls_node.url(ssl_version="TLSv9", ssl_ca_file=tls_node.certs.ca)
     with pytest.raises(rpcmsg.DriverLoadFailure, match="Invalid ssl_version 'TLSv9'"):
         rabbit.transport()
+
+
+def finished_within(send: Any, within: float) -> BaseException:
+    """The exception ``send()`` raised, failing unless it came within ``within`` seconds
+    (run in a thread: a send that retries for ever must fail the test, not hang it)."""
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            send()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), f"still trying after {within} s"
+    assert outcome, "no error"
+    assert time.monotonic() - started < within
+    return outcome[0]
+
+
+def assert_untrusted(error: BaseException, option: str) -> None:
+    # A cast's error comes as oslo.messaging's ClientSendError, a server's as its
+    # ServerListenError; either carries the driver's error (``ex``, and as its cause).
+    if isinstance(error, (rpcmsg.ClientSendError, rpcmsg.ServerListenError)):
+        assert error.__cause__ is error.ex
+        error = error.ex
+    assert isinstance(error, TLSVerificationError), repr(error)
+    assert "localhost" in str(error) or "127.0.0.1" in str(error), error
+    assert option in str(error), error
+    assert "certificate verify failed" in str(error), error
+    assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
+
+
+# With the default ``retry`` (for ever) and a long timeout, a certificate that does not verify
+# is not retried like an unreachable broker: calls, casts and servers fail at once, naming it.
+UNTRUSTED = {
+    "unknown CA": ("localhost", {}, "ssl_ca_file"),
+    "name mismatch": ("127.0.0.1", {"with_ca": True}, "ssl_enforce_hostname_verification"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNTRUSTED))
+def test_an_untrusted_broker_fails_calls_casts_and_servers_at_once(
+    rabbit: DriverEnv, tls_node: TLSNode, case: str
+) -> None:
+    host, flags, option = UNTRUSTED[case]
+    trust = {"ssl_ca_file": tls_node.certs.ca} if flags.get("with_ca") else {}
+    rabbit.url = tls_node.url(host, **trust, **tls_node.client_cert())
+    topic = rabbit.unique()
+    client = rabbit.client(topic, timeout=30)  # default retry: for ever
+    assert_untrusted(finished_within(lambda: client.call({}, "echo", value=1), 5.0), option)
+    assert_untrusted(finished_within(lambda: client.cast({}, "record", value=1), 5.0), option)
+    server = rpcmsg.get_rpc_server(
+        rabbit.transport(), rpcmsg.Target(topic=topic, server="s1"), [EchoRecord()]
+    )
+    error = finished_within(server.start, 5.0)
+    assert isinstance(error, rpcmsg.ServerListenError), repr(error)
+    assert_untrusted(error, option)

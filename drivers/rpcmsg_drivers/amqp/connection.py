@@ -20,18 +20,29 @@ from typing import Any
 import amqp
 
 from rpcmsg._url import TransportURL
-from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
+from rpcmsg.exceptions import MessagingTimeout, TLSVerificationError, TransportDriverError
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.options import Settings
 from rpcmsg_drivers.amqp.sockets import bounded_transport
 
-__all__ = ["CONNECTION_NAME", "Connector", "remaining", "set_io_deadline"]
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "CONNECTION_NAME",
+    "Connector",
+    "close_connection",
+    "remaining",
+    "set_io_deadline",
+]
 
 LOG = logging.getLogger(__name__)
 
 #: Upper bound for one TCP/AMQP connection attempt to one host (less when a deadline is
 #: nearer).
 CONNECT_TIMEOUT = 5.0
+
+#: Upper bound (seconds) for closing one connection: the closing handshake and a consumer's
+#: last operations (cancelling, deleting its temporary queues); past it the socket is dropped.
+CLOSE_TIMEOUT = 1.0
 
 #: Shown by ``rabbitmqctl list_connections client_properties``: which process owns it.
 CONNECTION_NAME = f"rpcmsg:{os.path.basename(sys.argv[0]) if sys.argv else ''}:{os.getpid()}"
@@ -53,6 +64,10 @@ _SSL_PROTOCOLS = {
 }
 
 
+#: OpenSSL's verify codes for a certificate that does not name the host (name, e-mail, IP).
+_NAME_MISMATCH = {62, 63, 64}
+
+
 def ssl_protocol(version: str) -> int | None:
     """The ``ssl.PROTOCOL_*`` constant ``ssl_version`` names, None for an empty one; raises
     ``ValueError`` naming the values this Python has for any other."""
@@ -69,6 +84,22 @@ def ssl_protocol(version: str) -> int | None:
 def remaining(deadline: float | None) -> float | None:
     """Seconds left until ``deadline`` (a ``time.monotonic()`` value), never negative."""
     return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def close_connection(conn: amqp.Connection, deadline: float | None = None) -> None:
+    """Close ``conn`` politely (connection.close, then the broker's close-ok), its socket I/O
+    ending by ``deadline`` (default: ``CLOSE_TIMEOUT`` from now); past it, or when the broker
+    fails, the socket is just dropped. Never raises."""
+    if deadline is None:
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+    set_io_deadline(conn, deadline)
+    try:
+        conn.close()
+    except Exception:  # silent or broken: free what is left
+        try:
+            conn.collect()
+        except Exception:
+            pass
 
 
 def set_io_deadline(conn: amqp.Connection, deadline: float | None) -> None:
@@ -213,6 +244,28 @@ class Connector:
             options["server_hostname"] = hostname.strip("[]")
         return options
 
+    def _untrusted(self, index: int, exc: ssl.SSLCertVerificationError) -> TLSVerificationError:
+        """The error for host ``index``, whose certificate did not verify, naming the
+        option that fixes it; its ``__cause__`` is ``exc``."""
+        hostname, port = self._hosts[index][:2]
+        reason = str(exc)
+        if getattr(exc, "verify_code", None) in _NAME_MISMATCH:
+            hint = (
+                "Connect by a name the certificate has, or set "
+                "ssl_enforce_hostname_verification = false to skip the host name check"
+            )
+        else:
+            ca = self.settings.ssl_ca_file
+            hint = (
+                f"Set ssl_ca_file to the CA that signed the broker's certificate (now: {ca})"
+                if ca
+                else "Set ssl_ca_file to the CA that signed the broker's certificate (now "
+                "unset: the system's CAs are used)"
+            )
+        error = TLSVerificationError(f"{hostname}:{port}", reason, hint)
+        error.__cause__ = exc
+        return error
+
     def _connect_one(self, index: int, deadline: float | None) -> amqp.Connection:
         hostname, port, user, password = self._hosts[index]
         conn = _Connection(
@@ -244,7 +297,9 @@ class Connector:
     ) -> amqp.Connection:
         """Connect to the first host that answers.
 
-        ``retry`` counts the rounds after the first (``None``/``-1``: for ever). ``deadline``
+        ``retry`` counts the rounds after the first (``None``/``-1``: for ever); a round
+        in which no host connected and a certificate did not verify raises
+        ``TLSVerificationError`` at once, whatever ``retry`` says. ``deadline``
         (monotonic) turns running out of time into ``MessagingTimeout``. ``wait(seconds)``
         sleeps between rounds and returns True to give up (a listener being closed); giving up
         or exhausting ``retry`` raises ``TransportDriverError``.
@@ -252,12 +307,18 @@ class Connector:
         rounds = 0
         while True:
             last: BaseException | None = None
+            untrusted: TLSVerificationError | None = None
             for index in self.order():
                 left = remaining(deadline)
                 if left is not None and left <= 0:
                     raise MessagingTimeout("Timed out connecting to RabbitMQ") from last
                 try:
                     conn = self._connect_one(index, deadline)
+                except ssl.SSLCertVerificationError as exc:
+                    untrusted = self._untrusted(index, exc)
+                    LOG.error("%s", untrusted)
+                    last = exc
+                    continue
                 except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
                     LOG.warning("RabbitMQ at %s unreachable: %s", self._hosts[index][0], exc)
                     last = exc
@@ -267,6 +328,8 @@ class Connector:
                     LOG.info("Reconnected to RabbitMQ at %s", self._hosts[index][0])
                 return conn
             assert last is not None
+            if untrusted is not None:  # no host could be trusted: retrying will not help
+                raise untrusted from untrusted.__cause__
             if retry is not None and retry >= 0 and rounds >= retry:
                 raise translate(last, "connecting") from last
             delay = self.round_delay(rounds)

@@ -37,8 +37,13 @@ import amqp
 
 from rpcmsg import _sync
 from rpcmsg.driver import note_reconnect
-from rpcmsg.exceptions import MessagingTimeout, TransportDriverError
-from rpcmsg_drivers.amqp.connection import Connector, set_io_deadline
+from rpcmsg.exceptions import MessagingTimeout, TLSVerificationError, TransportDriverError
+from rpcmsg_drivers.amqp.connection import (
+    CLOSE_TIMEOUT,
+    Connector,
+    close_connection,
+    set_io_deadline,
+)
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.topology import Queue
 
@@ -105,6 +110,8 @@ class ConsumerThread:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._thread: threading.Thread | None = None
+        #: Set by ``close``: when its last operations and closing handshake must be done.
+        self._close_by = 0.0
         s = connector.settings
         self._heartbeat_every = (
             max(0.1, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
@@ -124,6 +131,9 @@ class ConsumerThread:
         """
         try:
             self._setup(self._connector.open(retry=0, deadline=deadline), deadline)
+        except TLSVerificationError:
+            self._drop_connection()
+            raise  # not transient: the caller learns at once
         except _START_ERRORS as exc:
             self._drop_connection()
             if not background:
@@ -150,12 +160,16 @@ class ConsumerThread:
         except OSError:  # buffer full (the thread is awake anyway) or already closed
             pass
 
-    def close(self, final: Operation | None = None, timeout: float = 5.0) -> None:
-        """Run pending operations and ``final``, close the connection, end the thread.
+    def close(self, final: Operation | None = None, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Run pending operations and ``final``, close the connection, end the thread; the
+        socket I/O of all that ends within ``timeout`` seconds, whatever the broker does,
+        and so does this call (give or take a poller's turn).
 
         Messages consumed and not acknowledged go back to their queues (the broker requeues
-        them when the connection closes).
+        them when the connection closes). A thread still opening a connection (at most
+        ``CONNECT_TIMEOUT``) is not waited for: it drops that connection when it has it.
         """
+        self._close_by = time.monotonic() + timeout
         if final is not None:
             self.call_soon(final)
         self._closing.set()
@@ -187,8 +201,9 @@ class ConsumerThread:
         bound()
         channel = conn.channel()
         if self._prefetch > 0:
-            bound()
-            channel.basic_qos(0, self._prefetch, False)
+            for count, shared in self._windows():
+                bound()
+                channel.basic_qos(0, count, shared)
         for queue in self._queues:
             bound()
             queue.declare(channel)
@@ -206,6 +221,16 @@ class ConsumerThread:
         sock.settimeout(IDLE_WAIT)
         set_io_deadline(conn, None)
         self._channel = channel
+
+    def _windows(self) -> list[tuple[int, bool]]:
+        """``basic.qos`` settings (count, global) bounding the unsettled messages of all the
+        queues together by ``prefetch``. RabbitMQ's ``global`` means the channel (all its
+        consumers), no ``global`` each consumer: with classic queues only, both (each
+        consumer may take the whole window, the channel no more); quorum queues and streams
+        refuse a channel-wide window, so there each consumer gets its share of it."""
+        if all(queue.classic for queue in self._queues):
+            return [(self._prefetch, False), (self._prefetch, True)]
+        return [(max(1, self._prefetch // max(1, len(self._queues))), False)]
 
     def _consume_arguments(self, queue: Queue) -> dict[str, Any] | None:
         arguments = dict(queue.consume_arguments)
@@ -238,13 +263,7 @@ class ConsumerThread:
     def _drop_connection(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # broken already; free what is left
-                try:
-                    conn.collect()
-                except Exception:
-                    pass
+            close_connection(conn, self._close_by if self._closing.is_set() else None)
 
     def cancel(self, channel: Any) -> None:
         """Operation: stop the broker from delivering more messages."""
@@ -378,6 +397,7 @@ class ConsumerThread:
         with self._lock:
             try:
                 if self._conn is not None:
+                    set_io_deadline(self._conn, self._close_by)
                     self._run_ops()
             except CONNECTION_ERRORS + CHANNEL_ERRORS as exc:
                 LOG.debug("%s: could not finish before closing: %s", self._name, exc)
@@ -410,7 +430,15 @@ class ConsumerThread:
         while not self._closing.is_set():
             try:
                 conn = self._connector.open(wait=self._closing.wait)
+            except TLSVerificationError:
+                # Logged by the connector; the broker's certificate may be fixed meanwhile.
+                if self._closing.wait(self._connector.settings.rabbit_interval_max):
+                    return False
+                continue
             except TransportDriverError:
+                return False
+            if self._closing.is_set():  # closed while connecting: nobody waits for it
+                close_connection(conn)
                 return False
             try:
                 self._setup(conn)

@@ -25,8 +25,12 @@ ignored (deprecated in oslo.messaging, which ignores it too).
 TLS (``ssl = true``): the broker's certificate is always verified, against ``ssl_ca_file`` or,
 without one, the system's certificate authorities, and its host name is checked unless
 ``ssl_enforce_hostname_verification = false`` (oslo.messaging checks it only with a CA file and
-a single host). A certificate that does not verify fails the connection attempt like a broker
-that is down (``TransportDriverError`` naming it once ``retry`` is used up).
+a single host). A certificate that does not verify is not retried like a broker that is down:
+when no host of the URL connected and one's certificate failed, calls, casts and servers'
+``start`` raise ``TLSVerificationError`` (a ``TransportDriverError``) at once,
+whatever ``retry`` says, naming the host, the failure and the option that fixes it
+(``ssl_ca_file`` or ``ssl_enforce_hostname_verification``); a cast's comes as the
+``ClientSendError`` of oslo.messaging, a server's as ``ServerListenError``.
 
 Wire format and layout: oslo.messaging's, so both libraries talk to each other (see
 :mod:`rpcmsg_drivers.amqp.topology`). Bodies are the core's JSON envelope with content type
@@ -63,9 +67,13 @@ Guarantees:
   second): a server process killed in that second has casts it already handled delivered
   again.
 * Memory is bounded: a listener holds at most its prefetch window of unacknowledged
-  messages per queue, ``rabbit_qos_prefetch_count``, or when that is 0 (oslo.messaging's
-  default, which would mean no limit) twice ``executor_thread_pool_size``; the rest of a
-  backlog stays on the broker.
+  messages over all its queues (an RPC server's ``<topic>``, ``<topic>.<server>`` and fanout
+  queue together): ``rabbit_qos_prefetch_count``, or when that is 0 (oslo.messaging's
+  default, which would mean no limit) twice the server's worker pool (its
+  ``start(override_pool_size=)``, else ``executor_thread_pool_size``); the rest of a backlog
+  stays on the broker. RabbitMQ 3.x bounds the channel with a ``global`` ``basic.qos``;
+  quorum queues and streams refuse that, so a listener with one of them gives each queue's
+  consumer an equal share of the window instead (each queue then gets less of it).
 * Reply and fanout queues expire after ``rabbit_transient_queues_ttl`` seconds unused;
   those with random names are deleted on cleanup (stream queues and the queue manager's
   stable names are left for the next process, as oslo.messaging does).
@@ -84,6 +92,12 @@ Guarantees:
   notification attempt takes at most 5 s per host to connect;
   ``retry=N`` allows ``N`` more rounds over the hosts, ``rabbit_retry_interval`` (plus
   ``rabbit_retry_backoff`` per round, at most ``rabbit_interval_max``) apart.
+* Closing is bounded: ``transport.cleanup()`` waits up to 10 s for outstanding confirms
+  (none outstanding: no wait), then closes the reply connection and the publishing ones,
+  each step's socket I/O (the closing handshake, deleting the reply queue) ending within
+  ``CLOSE_TIMEOUT`` (1 s) whatever the broker does; past it a connection is dropped. A
+  server's ``wait()`` closes its listener the same way. A consuming thread still opening a
+  connection (at most 5 s) is not waited for: it drops the connection when it has it.
 * AMQP heartbeats (``heartbeat_timeout_threshold``) are sent and checked by whoever reads a
   consuming connection, else by its keeping thread (green threads under eventlet), and by
   one thread for the publishing connections.
@@ -150,7 +164,6 @@ class AMQPDriver(Driver):
         self.connector = Connector(url, self.settings)
         self.publisher = Publisher(self.connector)
         self._delivery_mode = 2 if self.settings.durable else 1
-        self._prefetch = prefetch_window(self.settings, conf)
 
     # -- messages ----------------------------------------------------------------------
 
@@ -194,11 +207,11 @@ class AMQPDriver(Driver):
             deadline=wait_deadline(expiration) if deadline is None else deadline,
         )
 
-    def listen(self, target: Target) -> Listener:
+    def listen(self, target: Target, *, capacity: int | None = None) -> Listener:
         return AMQPListener(
             self.connector,
             self.topology.server_queues(target, self.default_exchange),
-            prefetch=self._prefetch,
+            prefetch=prefetch_window(self.settings, self.conf, capacity),
             name=f"rpcmsg-amqp-{target.topic or ''}",
         )
 
@@ -242,10 +255,15 @@ class AMQPDriver(Driver):
             queue=queue,
         )
 
-    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+    def listen_for_notifications(
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
+    ) -> Listener:
         queues = self.topology.notification_queues(targets, pool, self.default_exchange)
         return AMQPListener(
-            self.connector, queues, self._prefetch, name="rpcmsg-amqp-notifications"
+            self.connector,
+            queues,
+            prefetch_window(self.settings, self.conf, capacity),
+            name="rpcmsg-amqp-notifications",
         )
 
     # -- lifecycle ---------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 import amqp
 
 from rpcmsg.driver import note_reconnect
-from rpcmsg_drivers.amqp.connection import Connector, set_io_deadline
+from rpcmsg_drivers.amqp.connection import Connector, close_connection, set_io_deadline
 from rpcmsg_drivers.amqp.errors import CONNECTION_ERRORS
 from rpcmsg_drivers.amqp.topology import Exchange, Queue
 
@@ -190,17 +190,13 @@ class Link:
             except Exception:  # already broken: nothing more to release
                 pass
 
-    def close(self) -> None:
+    def close(self, deadline: float | None = None) -> None:
+        """Close the connection by ``deadline`` (default: ``CLOSE_TIMEOUT`` from now),
+        whatever the broker does."""
         conn, self.conn = self.conn, None
         self._channels = {}
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                try:
-                    conn.collect()
-                except Exception:
-                    pass
+            close_connection(conn, deadline)
 
     def bound_io(self, deadline: float | None) -> None:
         """Make every socket read and write of the connection end by ``deadline`` (with

@@ -344,12 +344,16 @@ class Settings:
             )
 
 
-def prefetch_window(settings: Settings, conf: cfg.ConfigOpts) -> int:
-    """How many unacknowledged messages a listener may hold per queue.
+def prefetch_window(settings: Settings, conf: cfg.ConfigOpts, capacity: int | None = None) -> int:
+    """How many unacknowledged messages a listener may hold (the sync driver: over all its
+    queues together).
 
-    oslo.messaging's 0 means "no limit": a listener would pull a queue's whole backlog into
-    the process. Two messages per worker of ``executor_thread_pool_size`` keeps every worker
+    ``rabbit_qos_prefetch_count``, or when that is 0 (oslo.messaging's "no limit", which would
+    pull a queue's whole backlog into the process) two messages per worker of the server:
+    ``capacity`` (its own pool) or ``executor_thread_pool_size``. That keeps every worker
     busy and the rest of a backlog on the broker.
     """
     count = settings.rabbit_qos_prefetch_count
-    return count if count > 0 else 2 * int(conf.executor_thread_pool_size)
+    if count > 0:
+        return int(count)
+    return 2 * max(1, int(capacity or conf.executor_thread_pool_size))

@@ -26,7 +26,7 @@ from rpcmsg.exceptions import (
     MessagingTimeout,
     TransportDriverError,
 )
-from rpcmsg_drivers.amqp.connection import Connector, remaining
+from rpcmsg_drivers.amqp.connection import CLOSE_TIMEOUT, Connector, remaining
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
 from rpcmsg_drivers.amqp.link import Link, Pending
 from rpcmsg_drivers.amqp.replies import RETURN_WATCH, ReturnedReplies
@@ -391,23 +391,28 @@ class Publisher:
             link.declared.add(exchange)
 
     def close(self) -> None:
+        """Wait (up to ``FLUSH_TIMEOUT``) for the confirms still outstanding, then close
+        every connection, all within ``CLOSE_TIMEOUT`` more whatever the broker does."""
         self._closed.set()
         self._tracking.set()
         with self._lock:
             links, self._links = self._links, []
+        held = []
         for link in links:
-            acquired = link.lock.acquire(timeout=1.0)
-            try:
-                if acquired and (link.unconfirmed or link.resend):
-                    lost = self.flush(link, FLUSH_TIMEOUT)
-                    if lost:
-                        LOG.error("%d message(s) never confirmed by RabbitMQ were dropped", lost)
-                link.close()
-            finally:
-                if acquired:
-                    link.lock.release()
+            acquired = link.lock.acquire(timeout=CLOSE_TIMEOUT)
+            if acquired:
+                held.append(link)
+            if acquired and (link.unconfirmed or link.resend):
+                lost = self.flush(link, FLUSH_TIMEOUT)
+                if lost:
+                    LOG.error("%d message(s) never confirmed by RabbitMQ were dropped", lost)
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        for link in links:
+            link.close(deadline)
+        for link in held:
+            link.lock.release()
         if self._keepalive is not None:
-            self._keepalive.join(timeout=2.0)
+            self._keepalive.join(timeout=CLOSE_TIMEOUT)
 
 
 def wait_deadline(expiration: float | None) -> float | None:

@@ -60,6 +60,12 @@ class Queue:
     #: Deleted when its listener is cleaned up (a fanout queue with a random name).
     temporary: bool = False
 
+    @property
+    def classic(self) -> bool:
+        """A classic queue: the only kind RabbitMQ lets share a channel-wide prefetch
+        window (quorum queues and streams refuse consumers on a channel with one)."""
+        return bool(dict(self.arguments).get("x-queue-type", "classic") == "classic")
+
     def declare(self, channel: Any) -> None:
         """Declare the exchange, the queue and its bindings."""
         self.exchange.declare(channel)

@@ -158,6 +158,10 @@ class FakeDriver(Driver):
         # As the AMQP driver's default prefetch: two messages per worker.
         self._window = 2 * conf.executor_thread_pool_size
 
+    def _window_for(self, capacity: int | None) -> int:
+        """A listener's prefetch window: two messages per worker of its server."""
+        return self._window if capacity is None else 2 * max(1, capacity)
+
     @staticmethod
     def forget_broker(name: str) -> None:
         """Drop the broker of virtual host ``name`` (the pytest plugin's per-test brokers)."""
@@ -180,9 +184,9 @@ class FakeDriver(Driver):
         publish_request(self.broker, self.default_exchange, target, body, content_type,
                         expiration, mandatory)  # fmt: skip
 
-    def listen(self, target: Target) -> Listener:
+    def listen(self, target: Target, *, capacity: int | None = None) -> Listener:
         fanout, queues = server_queues(self.broker, self.default_exchange, target)
-        listener = _FakeListener(self.broker, [fanout], self._window)
+        listener = _FakeListener(self.broker, [fanout], self._window_for(capacity))
         for queue in queues:
             listener._subscribe(queue)
         return listener
@@ -215,8 +219,10 @@ class FakeDriver(Driver):
         check_body(body)
         publish_notification(self.broker, self.default_exchange, target, body, content_type)
 
-    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
-        listener = _FakeListener(self.broker, [], self._window)
+    def listen_for_notifications(
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
+    ) -> Listener:
+        listener = _FakeListener(self.broker, [], self._window_for(capacity))
         for queue in notification_queues(self.broker, self.default_exchange, targets, pool):
             listener._subscribe(queue)
         return listener

@@ -193,7 +193,7 @@ class RedisDriver(Driver):
             deadline=deadline,
         )
 
-    def listen(self, target: Target) -> Listener:
+    def listen(self, target: Target, *, capacity: int | None = None) -> Listener:
         plan = wire.server_plan(self.keys(target.exchange), target)
         listener = RedisListener(
             self._factory,
@@ -238,7 +238,9 @@ class RedisDriver(Driver):
         plan = wire.notification(self.keys(target.exchange), target, body, content_type, maxlen)
         wire.check_room(self._publish(plan, retry, None), maxlen)
 
-    def listen_for_notifications(self, targets: Sequence[Target], pool: str | None) -> Listener:
+    def listen_for_notifications(
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
+    ) -> Listener:
         plan = wire.notification_plan(self.keys, targets, pool)
         listener = RedisListener(
             self._factory,
