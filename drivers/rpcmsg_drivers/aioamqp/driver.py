@@ -32,9 +32,11 @@ Guarantees:
 * Call requests are not confirmed (as in the sync driver and oslo.messaging) and carry their
   timeout as AMQP ``expiration``. ``mandatory=True`` waits for the confirm and raises
   ``MessageUndeliverable`` when no queue is bound.
-* Replies: with ``direct_mandatory_flag`` (default) published mandatory and confirmed; one
-  whose reply queue is missing is sent again every 0.25 s in the background for up to
-  ``kombu_missing_consumer_retry_timeout`` seconds, then dropped with an error log.
+* Replies: with ``direct_mandatory_flag`` (default) published mandatory on the confirm
+  channel, ``send_reply`` returning once the frames are queued (a task awaits the broker's
+  verdict); one whose reply queue is missing is sent again every 0.25 s in the background
+  for up to ``kombu_missing_consumer_retry_timeout`` seconds, then dropped with an error
+  log.
 * Consumers acknowledge casts after handling; listeners hold at most their prefetch window
   per queue (``rabbit_qos_prefetch_count``, or twice ``executor_thread_pool_size`` when
   it is 0, as the sync driver).

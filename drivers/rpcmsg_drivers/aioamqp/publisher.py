@@ -160,7 +160,9 @@ class AsyncPublisher:
         ``confirm``: return once RabbitMQ acknowledged it (a nack is retried like a
         connection failure). ``mandatory``: raise ``MessageUndeliverable`` when no queue took
         it (a nack raises ``MessageDeliveryFailure``). ``returnable`` (replies): published
-        mandatory and confirmed; one that no queue took is sent again in the background for
+        mandatory on the confirm channel, returning once its frames are queued (the broker's
+        verdict is awaited by a task, so a server's reply costs it no round trip); one that no
+        queue took is sent again in the background for
         ``kombu_missing_consumer_retry_timeout`` seconds. Retries as ``retry`` allows, within
         ``deadline`` (``MessagingTimeout`` past it); raises ``TransportDriverError`` when
         the retries are used up.
@@ -175,7 +177,7 @@ class AsyncPublisher:
             try:
                 await self._attempt(
                     kind, exchange, routing_key, body, properties, mandatory or returnable,
-                    deadline, queue,
+                    deadline, queue, detach=returnable,
                 )  # fmt: skip
                 return
             except aiormq.PublishError as exc:
@@ -225,9 +227,11 @@ class AsyncPublisher:
         mandatory: bool,
         deadline: float | None,
         queue: Queue | None,
+        detach: bool = False,
     ) -> None:
         """One try, ending by ``deadline`` (``TimeoutError``) or, without one, within the
-        stall bound once connected (``_Stalled``)."""
+        stall bound once connected (``_Stalled``). ``detach``: the publish and its confirm
+        run in a task; only getting the channel is waited for."""
         async with timeout_at(deadline):
             channel = await self._channel(kind)
             stall = None if deadline is not None else time.monotonic() + self._stall
@@ -235,6 +239,9 @@ class AsyncPublisher:
             try:
                 async with bound:
                     await self._declare(channel, exchange, queue)
+                    if detach:
+                        self._detach(channel, routing_key, body, properties)
+                        return
                     await channel.basic_publish(
                         body,
                         exchange=exchange.name,
@@ -249,6 +256,26 @@ class AsyncPublisher:
                 # stopped reading); the next send opens a fresh one, as the sync driver.
                 self._reset(channel.connection)
                 raise
+
+    def _detach(
+        self,
+        channel: aiormq.abc.AbstractChannel,
+        routing_key: str,
+        body: bytes,
+        properties: Basic.Properties,
+    ) -> None:
+        async def publish() -> None:
+            try:
+                async with asyncio.timeout(self._stall):
+                    await channel.basic_publish(
+                        body, routing_key=routing_key, properties=properties, mandatory=True
+                    )
+            except aiormq.PublishError:
+                self._send_again(routing_key, body, properties)
+            except _REDELIVERY_FAILED as exc:
+                LOG.info("A reply to %s may be lost: %r", routing_key, exc)
+
+        background(publish(), self._tasks)
 
     def _send_again(self, routing_key: str, body: bytes, properties: Basic.Properties) -> None:
         LOG.debug("Reply queue %s missing; sending the reply again", routing_key)
