@@ -297,3 +297,28 @@ def test_concurrent_senders_share_a_bounded_pool(renv: RedisEnv) -> None:
         await driver.aclose()
 
     run(main())
+
+
+def test_entries_another_writer_mangled_do_not_stop_the_reader(renv: RedisEnv) -> None:
+    topic = renv.unique()
+
+    async def main() -> None:
+        driver = make_driver(renv)
+        listener = await driver.listen(target(renv, topic, server="s"))
+        stream = f"{renv.prefix}:q:{topic}"
+        renv.raw.xadd(stream, {"x": "no body"})  # nothing to deliver: acknowledged, dropped
+        renv.raw.xadd(stream, {"b": b"odd", "c": b"\xff\xfe"})  # the core judges the body
+        renv.raw.lpush(f"{renv.prefix}:c:{topic}", b"not a framed call")
+        await driver.send(target(renv, topic), b"fine")
+        got = {}
+        while (incoming := await listener.poll(1)) is not None:
+            got[incoming.body] = incoming.content_type
+            await incoming.ack()
+        assert got.pop(b"fine") == "application/json"
+        assert got.pop(b"odd") == "\ufffd\ufffd"
+        assert len(got) == 1  # the unframed call, as whatever it unframes to
+        await listener.cleanup()
+        assert renv.raw.xlen(stream) == 0
+        await driver.aclose()
+
+    run(main())

@@ -229,6 +229,10 @@ def test_raw_redis_entries(
         for value in (b"", b"no newline", b"12\n", b"x\n\xff\xfe\n{}", b"\n\n\n", b"1\n\x00"):
             client.rpush(calls, value)
             rig.still_serving()
+        # The entry without a body was acknowledged and deleted, not left in the stream.
+        for key in (stream, notes):
+            fields = [f for _, f in client.xrange(key)]
+            assert {b"x": b"no body"} not in fields
     finally:
         client.close()
     records = caplog.records

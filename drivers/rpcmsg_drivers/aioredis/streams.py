@@ -268,10 +268,10 @@ class AsyncStreamReader:
         entries, deleted = entries_of(reply, redelivered)
         self._inbox.add(entries)
         gone = [key for key in deleted if not self._inbox.knows(key)]
-        if gone:
-            await roundtrip(
-                conn, [pack(b"XACK", stream, GROUP, i) for stream, i in gone], self._limit
-            )
+        if gone:  # an entry another writer left without a body is deleted too
+            commands = [pack(b"XACK", stream, GROUP, i) for stream, i in gone]
+            commands += [pack(b"XDEL", stream, i) for stream, i in gone]
+            await roundtrip(conn, commands, self._limit)
 
 
 def _names(listing: Any) -> set[str]:

@@ -272,6 +272,7 @@ class StreamReader:
             pipe = client.pipeline(transaction=False)
             for stream, entry_id in gone:
                 pipe.xack(stream, GROUP, entry_id)
+                pipe.xdel(stream, entry_id)  # one another writer left without a body
             pipe.execute(raise_on_error=False)
 
 

@@ -11,6 +11,7 @@ script arguments and entry fields, and a sync and an async process on one Redis 
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -40,6 +41,8 @@ __all__ = [
     "server_plan",
     "text",
 ]
+
+LOG = logging.getLogger(__name__)
 
 #: Seconds between two beats of a stream reader at most (a dead consumer's messages wait
 #: this long).
@@ -222,8 +225,9 @@ def read_reply(reply: Any) -> list[tuple[Any, list[tuple[Any, Any]]]]:
 
 
 def entries_of(reply: Any, redelivered: bool) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """The entries of a reply in :func:`read_reply`'s shape, and the keys of those that were
-    deleted while pending (no fields: nothing is left to deliver, they are to be acked)."""
+    """The entries of a reply in :func:`read_reply`'s shape, and the keys of those with
+    nothing to deliver, to be acknowledged and deleted: deleted while pending (no fields),
+    or written by another writer without a body (logged)."""
     entries: list[Entry] = []
     gone: list[tuple[str, str]] = []
     for stream_name, items in reply or ():
@@ -231,6 +235,8 @@ def entries_of(reply: Any, redelivered: bool) -> tuple[list[Entry], list[tuple[s
         for raw_id, fields in items:
             entry_id = text(raw_id)
             if not fields or b"b" not in fields:
+                if fields:
+                    LOG.warning("Dropping entry %s of %s: it has no body", entry_id, stream)
                 gone.append((stream, entry_id))
                 continue
             entries.append(
