@@ -285,7 +285,7 @@ def collect(
     end = report.machine()
     machine["load_1min_end"] = end.get("load_1min")
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine,
         "quick": quick,
         "in_process": in_process,

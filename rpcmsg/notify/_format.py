@@ -41,7 +41,7 @@ def utcnow_text() -> str:
     timeutils = sys.modules.get("oslo_utils.timeutils")
     if timeutils is not None:
         return str(timeutils.utcnow())
-    return str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+    return str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
 
 
 def build(publisher_id: str | None, event_type: str, priority: str, payload: Any) -> dict[str, Any]:

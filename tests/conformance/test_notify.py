@@ -118,7 +118,7 @@ def test_every_priority_reaches_its_method_with_all_fields(env: DriverEnv) -> No
         assert m["publisher_id"] == "pub.host1"
         uuid.UUID(m["metadata"]["message_id"])
         stamp = datetime.datetime.fromisoformat(m["metadata"]["timestamp"])
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         assert abs((now - stamp).total_seconds()) < 60  # naive UTC, as oslo.messaging writes
     assert len({m["metadata"]["message_id"] for m in seen}) == len(seen)
 
