@@ -71,9 +71,11 @@ Guarantees:
   queue together): ``rabbit_qos_prefetch_count``, or when that is 0 (oslo.messaging's
   default, which would mean no limit) twice the server's worker pool (its
   ``start(override_pool_size=)``, else ``executor_thread_pool_size``); the rest of a backlog
-  stays on the broker. RabbitMQ 3.x bounds the channel with a ``global`` ``basic.qos``;
-  quorum queues and streams refuse that, so a listener with one of them gives each queue's
-  consumer an equal share of the window instead (each queue then gets less of it).
+  stays on the broker. RabbitMQ 3.x bounds the channel with a ``global`` ``basic.qos``.
+  Quorum queues and streams refuse that, so a listener with one of them gives each queue's
+  consumer an equal share of the window instead (at least one message each; each queue
+  then gets less of it). That case is not yet measured by the tests: only the classic-queue
+  bound is (``tests/amqp/test_window.py``).
 * Reply and fanout queues expire after ``rabbit_transient_queues_ttl`` seconds unused;
   those with random names are deleted on cleanup (stream queues and the queue manager's
   stable names are left for the next process, as oslo.messaging does).
