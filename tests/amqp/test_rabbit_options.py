@@ -116,6 +116,11 @@ def test_rpc_conn_pool_size_is_read_from_the_rabbit_group(rabbit: DriverEnv) -> 
         ({"rabbit_stream_fanout": True, "rabbit_transient_quorum_queue": True}, "prefetch"),
         ({"rabbit_stream_fanout": True, "rabbit_qos_prefetch_count": 5}, "transient_quorum"),
         ({"ssl": True, "ssl_version": "TLSv9"}, "Invalid ssl_version"),
+        # Values AMQP or RabbitMQ cannot carry: refused by name, not a struct.error from
+        # inside py-amqp (heartbeat, basic.qos are 16-bit) or a queue RabbitMQ never declares.
+        ({"heartbeat_timeout_threshold": 65536}, "heartbeat_timeout_threshold"),
+        ({"rabbit_qos_prefetch_count": 65536}, "rabbit_qos_prefetch_count"),
+        ({"rabbit_transient_queues_ttl": 3650 * 86400 + 1}, "rabbit_transient_queues_ttl"),
     ],
 )
 def test_settings_that_cannot_work_together_are_refused(
@@ -123,6 +128,21 @@ def test_settings_that_cannot_work_together_are_refused(
 ) -> None:
     with pytest.raises(rpcmsg.DriverLoadFailure, match=words):
         transport(rabbit, **query)
+
+
+def test_the_largest_values_amqp_carries_work(rabbit: DriverEnv) -> None:
+    """The bounds refused above are the real ones: just inside them, and with heartbeats
+    off by a negative threshold (as in oslo.messaging), calls are served."""
+    topic = rabbit.unique()
+    t = transport(
+        rabbit,
+        heartbeat_timeout_threshold=-1,
+        rabbit_qos_prefetch_count=65535,
+        rabbit_transient_queues_ttl=3650 * 86400,
+    )
+    rabbit.server(topic, [Echo()], transport=t)
+    assert rabbit.client(topic, transport=t, timeout=WAIT).call({}, "echo", value=1) == 1
+    assert arguments(t._replies.address)["x-expires"] == 3650 * 86400 * 1000
 
 
 # -- queue and consumer arguments -----------------------------------------------------------

@@ -114,7 +114,7 @@ class AsyncConnector:
         hostname, port, user, password = self.hosts.hosts[index]
         vhost = self.hosts.virtual_host
         query = {
-            "heartbeat": str(max(0, self.settings.heartbeat_timeout_threshold)),
+            "heartbeat": str(self.settings.heartbeat),
             "auth": self._login,
         }
         path = "/" if vhost == "/" else "/" + quote(vhost, safe="")

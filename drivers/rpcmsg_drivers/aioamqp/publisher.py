@@ -85,7 +85,7 @@ class AsyncPublisher:
         self._returns_for = (
             float(s.kombu_missing_consumer_retry_timeout) if s.direct_mandatory_flag else None
         )
-        threshold = s.heartbeat_timeout_threshold
+        threshold = s.heartbeat
         self._stall = float(threshold if threshold > 0 else STALL_WITHOUT_HEARTBEATS)
 
     # -- connection and channels -------------------------------------------------------

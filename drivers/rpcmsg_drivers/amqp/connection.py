@@ -276,7 +276,7 @@ class Connector:
             login_method=self.settings.rabbit_login_method,
             ssl=self._ssl_options(hostname),
             connect_timeout=CONNECT_TIMEOUT,
-            heartbeat=self.settings.heartbeat_timeout_threshold,
+            heartbeat=self.settings.heartbeat,
             client_properties={"product": "rpcmsg", "connection_name": CONNECTION_NAME},
         )
         conn.deadline = deadline

@@ -114,9 +114,7 @@ class ConsumerThread:
         self._close_by = 0.0
         s = connector.settings
         self._heartbeat_every = (
-            max(0.1, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
-            if s.heartbeat_timeout_threshold
-            else None
+            max(0.1, s.heartbeat / s.heartbeat_rate / 2.0) if s.heartbeat else None
         )
         self._idle_wait = min(IDLE_WAIT, self._heartbeat_every or IDLE_WAIT)
 

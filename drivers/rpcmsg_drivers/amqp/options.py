@@ -261,6 +261,14 @@ OPTIONS: list[cfg.Opt] = [
 ]
 
 
+#: The largest heartbeat AMQP can carry (connection.tune's heartbeat is a short).
+MAX_HEARTBEAT = 65535
+#: The largest prefetch window AMQP can carry (basic.qos's prefetch-count is a short).
+MAX_PREFETCH = 65535
+#: The longest queue expiry RabbitMQ accepts (x-expires of 3,650 days, measured on 3.10).
+MAX_QUEUE_TTL = 3650 * 86400
+
+
 @dataclass(frozen=True)
 class Settings:
     """The driver's options, read once per transport (see ``load_settings``)."""
@@ -310,6 +318,12 @@ class Settings:
         return self.amqp_durable_queues or self.rabbit_quorum_queue
 
     @property
+    def heartbeat(self) -> int:
+        """The AMQP heartbeat asked of the broker, in seconds: 0 (off) for
+        ``heartbeat_timeout_threshold`` of 0 or less, as in oslo.messaging."""
+        return max(0, self.heartbeat_timeout_threshold)
+
+    @property
     def transient_durable(self) -> bool:
         """Reply and fanout queues (and fanout exchanges) are durable."""
         return self.rabbit_transient_quorum_queue or self.rabbit_stream_fanout
@@ -337,7 +351,25 @@ class Settings:
                 f"Configuration error: rpc_conn_pool_size ({self.rpc_conn_pool_size}) must "
                 f"not be less than conn_pool_min_size ({self.conn_pool_min_size})"
             )
-        if self.heartbeat_timeout_threshold > 0 and self.heartbeat_rate <= 0:
+        if self.heartbeat > MAX_HEARTBEAT:
+            raise ValueError(
+                f"Configuration error: heartbeat_timeout_threshold "
+                f"({self.heartbeat_timeout_threshold}) must not exceed {MAX_HEARTBEAT} seconds "
+                "(the AMQP heartbeat is a 16-bit field)"
+            )
+        if self.rabbit_qos_prefetch_count > MAX_PREFETCH:
+            raise ValueError(
+                f"Configuration error: rabbit_qos_prefetch_count "
+                f"({self.rabbit_qos_prefetch_count}) must not exceed {MAX_PREFETCH} "
+                "(basic.qos carries a 16-bit count)"
+            )
+        if self.rabbit_transient_queues_ttl > MAX_QUEUE_TTL:
+            raise ValueError(
+                f"Configuration error: rabbit_transient_queues_ttl "
+                f"({self.rabbit_transient_queues_ttl}) must not exceed {MAX_QUEUE_TTL} seconds "
+                "(RabbitMQ refuses a queue expiry beyond ten years)"
+            )
+        if self.heartbeat > 0 and self.heartbeat_rate <= 0:
             raise ValueError(
                 "Configuration error: heartbeat_rate must be greater than 0 while "
                 "heartbeat_timeout_threshold is"
@@ -355,5 +387,5 @@ def prefetch_window(settings: Settings, conf: cfg.ConfigOpts, capacity: int | No
     """
     count = settings.rabbit_qos_prefetch_count
     if count > 0:
-        return int(count)
-    return 2 * max(1, int(capacity or conf.executor_thread_pool_size))
+        return min(MAX_PREFETCH, int(count))
+    return min(MAX_PREFETCH, 2 * max(1, int(capacity or conf.executor_thread_pool_size)))

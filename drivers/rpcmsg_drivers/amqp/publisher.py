@@ -138,11 +138,7 @@ class Publisher:
         """Background care of idle links: heartbeats, and while publishes await their
         confirms, reading the acks and resending at once what a lost connection left."""
         s = self._connector.settings
-        beat_every = (
-            max(0.2, s.heartbeat_timeout_threshold / s.heartbeat_rate / 2.0)
-            if s.heartbeat_timeout_threshold
-            else None
-        )
+        beat_every = max(0.2, s.heartbeat / s.heartbeat_rate / 2.0) if s.heartbeat else None
         idle_wait = min(beat_every or 1.0, max(0.2, s.conn_pool_ttl / 4))
         last_beat = time.monotonic()
         while not self._closed.is_set():
@@ -325,7 +321,7 @@ class Publisher:
     def _stall_deadline(self) -> float:
         """When one publish attempt without a deadline gives up on a silent broker: after
         ``heartbeat_timeout_threshold`` (``STALL_WITHOUT_HEARTBEATS`` when they are off)."""
-        threshold = self._connector.settings.heartbeat_timeout_threshold
+        threshold = self._connector.settings.heartbeat
         return time.monotonic() + (threshold if threshold > 0 else STALL_WITHOUT_HEARTBEATS)
 
     @staticmethod
