@@ -35,10 +35,16 @@ class RedisEnv(DriverEnv):
     def keys(self, pattern: str = "*") -> list[str]:
         return sorted(k.decode() for k in self.raw.scan_iter(f"{self.prefix}:{pattern}"))
 
-    def kill_connections(self, name_part: str = "") -> int:
-        """``CLIENT KILL`` every connection of this process whose name contains
-        ``name_part``; returns how many."""
-        mine = f"rpcmsg:{socket.gethostname()}:{os.getpid()}:"
+    def kill_connections(
+        self, name_part: str = "", transport: rpcmsg.Transport | None = None
+    ) -> int:
+        """``CLIENT KILL`` every connection of this process (of ``transport`` only, if
+        given) whose name contains ``name_part``; returns how many."""
+        mine = (
+            f"{self.driver(transport)._factory.name}:"
+            if transport is not None
+            else f"rpcmsg:{socket.gethostname()}:{os.getpid()}:"
+        )
         killed = 0
         for client in self.raw.client_list():
             name = client.get("name", "")
