@@ -36,19 +36,21 @@ metrics_opts: list[cfg.Opt] = [
     cfg.BoolOpt(
         "metrics_enabled",
         default=False,
-        help="Record RPC metrics (oslo.metrics' names) through the OpenTelemetry metrics API "
-        "(the process's meter provider), with rpcmsg's own metrics. Needs rpcmsg[otel].",
+        help="Send RPC metrics to the oslo.metrics collector over metrics_socket_file, as "
+        "oslo.messaging does, and record them (with rpcmsg's own metrics) through the "
+        "OpenTelemetry metrics API (the process's meter provider). Needs rpcmsg[otel].",
     ),
     cfg.IntOpt(
         "metrics_buffer_size",
         default=1000,
-        help="Accepted for oslo.messaging compatibility; rpcmsg keeps no metrics buffer.",
+        help="How many measurements may wait to be sent to oslo.metrics; beyond that they "
+        "are dropped (logged), never blocking a call.",
     ),
     cfg.StrOpt(
         "metrics_socket_file",
         default="/var/tmp/metrics_collector.sock",
-        help="Accepted for oslo.messaging compatibility; rpcmsg sends nothing to the "
-        "oslo.metrics socket (metrics go through OpenTelemetry and Prometheus).",
+        help="Unix domain (datagram) socket of the oslo.metrics collector the RPC metrics "
+        "are sent to.",
     ),
     cfg.StrOpt(
         "metrics_process_name",
@@ -59,7 +61,8 @@ metrics_opts: list[cfg.Opt] = [
     cfg.IntOpt(
         "metrics_thread_stop_timeout",
         default=10,
-        help="Accepted for oslo.messaging compatibility; rpcmsg runs no sending thread.",
+        help="The thread sending metrics to oslo.metrics ends this many seconds after its "
+        "last send (the next measurement starts it again), so it never holds the process.",
     ),
     cfg.PortOpt(
         "metrics_prometheus_port",

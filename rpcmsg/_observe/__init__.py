@@ -175,7 +175,9 @@ def configure(conf: cfg.ConfigOpts) -> None:
 
     With neither ``metrics_enabled``, ``metrics_prometheus_port`` nor ``tracing_enabled``
     set this does nothing and imports nothing. Otherwise it turns metrics on (once per
-    process) and starts the Prometheus endpoint on that port (once per port), and turns
+    process), starts the Prometheus endpoint on that port (once per port), with
+    ``metrics_enabled`` sends oslo.messaging's RPC metrics to the oslo.metrics collector
+    socket as oslo.messaging does (:mod:`rpcmsg._observe._oslo_socket`), and turns
     tracing on: through the process's tracer provider, or, when none is set, one rpcmsg
     sets up exporting over OTLP as oslo.messaging does. When an extra is missing it logs
     an error and the transport works without.
@@ -209,4 +211,4 @@ def configure(conf: cfg.ConfigOpts) -> None:
             exc,
         )
         return
-    _otel.configure_metrics(group.metrics_process_name, port, group.metrics_prometheus_host)
+    _otel.configure_metrics(group)

@@ -38,6 +38,8 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import Observation
 
+from rpcmsg._observe._oslo_socket import SocketSender, Tee
+
 __all__ = ["InFlight", "Instruments", "meter_provider_for_prometheus"]
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +49,19 @@ OSLO_BUCKETS = [
     0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0,
     75.0, 100.0,
 ]  # fmt: skip
+
+#: The instruments of oslo.metrics' RPC metrics (sent to its socket with metrics_enabled):
+#: attribute of :class:`Instruments` -> metric name.
+OSLO_INSTRUMENTS = {
+    f"oslo_{side}_{short}": f"oslo_messaging_rpc_{side}_{name}"
+    for side in ("client", "server")
+    for short, name in (
+        ("start", "invocation_start_total"),
+        ("end", "invocation_end_total"),
+        ("seconds", "processing_seconds"),
+        ("exception", "exception_total"),
+    )
+}
 
 _prometheus_lock = threading.Lock()
 _prometheus_provider: Any = None
@@ -129,6 +144,15 @@ class Instruments:
         self.reconnects = c(
             "rpcmsg.reconnects", description="Connections a driver lost and opens again."
         )
+        self.sender: SocketSender | None = None
+
+    def send_to(self, sender: SocketSender) -> None:
+        """Send oslo.metrics' RPC metrics to its collector socket too (once per set)."""
+        if self.sender is not None:
+            return
+        self.sender = sender
+        for attribute, name in OSLO_INSTRUMENTS.items():
+            setattr(self, attribute, Tee(getattr(self, attribute), name, sender))
 
 
 def meter_provider_for_prometheus(host: str, port: int) -> Any:

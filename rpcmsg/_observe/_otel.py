@@ -32,6 +32,7 @@ from opentelemetry import trace
 from rpcmsg import _observe
 from rpcmsg._observe._consumer import ConsumerHooks
 from rpcmsg._observe._metrics import Instruments, meter_provider_for_prometheus
+from rpcmsg._observe._oslo_socket import SocketSender
 from rpcmsg._observe._producer import ProducerHooks
 
 __all__ = ["OTelHooks", "configure_metrics", "install"]
@@ -75,22 +76,37 @@ def install(
 
 
 _configured: set[tuple[str, int | None]] = set()
+#: The process's oslo.metrics sender (one, as oslo.messaging has one collector client).
+_sender: SocketSender | None = None
 
 
-def configure_metrics(process_name: str, port: int | None, host: str) -> None:
-    """``[oslo_messaging_metrics]`` asks for metrics: with ``port``, through rpcmsg's
-    Prometheus endpoint; else through the global meter provider unless metrics are on."""
+def configure_metrics(group: Any) -> None:
+    """``[oslo_messaging_metrics]`` asks for metrics: with ``metrics_prometheus_port``,
+    through rpcmsg's Prometheus endpoint, else through the global meter provider unless
+    metrics are on already; with ``metrics_enabled``, to oslo.metrics' socket as well."""
+    global _sender
+    host, port = group.metrics_prometheus_host, group.metrics_prometheus_port
     key = (host, port)
-    if key in _configured:
-        return
-    _configured.add(key)
-    if port:
-        provider = meter_provider_for_prometheus(host, port)
-        install(meter_provider=provider, process_name=process_name, metrics=True)
-        return
-    current = _observe.hooks
-    if not (isinstance(current, OTelHooks) and current.m is not None):
-        install(process_name=process_name, metrics=True)
+    if key not in _configured:
+        _configured.add(key)
+        if port:
+            provider = meter_provider_for_prometheus(host, port)
+            install(meter_provider=provider, process_name=group.metrics_process_name, metrics=True)
+        else:
+            current = _observe.hooks
+            if not (isinstance(current, OTelHooks) and current.m is not None):
+                install(process_name=group.metrics_process_name, metrics=True)
+    if group.metrics_enabled:
+        with _install_lock:
+            if _sender is None:
+                _sender = SocketSender(
+                    group.metrics_socket_file,
+                    group.metrics_buffer_size,
+                    group.metrics_thread_stop_timeout,
+                )
+            current = _observe.hooks
+            if isinstance(current, OTelHooks) and current.m is not None:
+                current.m.send_to(_sender)
 
 
 _tracing_configured = False
