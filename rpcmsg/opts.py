@@ -161,6 +161,14 @@ rpc_opts: list[cfg.Opt] = [
         default=False,
         help="Add an endpoint to answer to ping calls (method oslo_rpc_server_ping).",
     ),
+    cfg.BoolOpt(
+        "rpc_introspection_enabled",
+        default=False,
+        help="(rpcmsg only) Add an endpoint answering introspection requests (method "
+        "rpcmsg_introspect, used by rpcmsg describe and rpcmsg status): the server's "
+        "endpoints, namespaces, versions, method signatures and docstrings, executor, "
+        "uptime and counts of handled and failed requests.",
+    ),
 ]
 
 base_opts: list[cfg.Opt] = transport_opts + rpc_opts

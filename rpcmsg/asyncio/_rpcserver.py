@@ -16,7 +16,8 @@ import inspect
 import logging
 from typing import Any
 
-from rpcmsg import _observe, _serving, _wire
+from rpcmsg import _introspect, _observe, _serving, _wire
+from rpcmsg.asyncio._introspect import AsyncIntrospectionEndpoint
 from rpcmsg.asyncio._server import AsyncServerBase
 from rpcmsg.asyncio._transport import AsyncNotificationTransport, AsyncTransport
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
@@ -51,6 +52,20 @@ class RPCServer(AsyncServerBase):
             )
         self.target = target
         self._dedup = _serving.DuplicateFilter()
+        self._stats = _introspect.CallStats()
+        _introspect.install(self, AsyncIntrospectionEndpoint)
+
+    def _describe(self) -> dict[str, Any]:
+        """The introspection answer (:mod:`rpcmsg._introspect`)."""
+        executor = {
+            "type": "asyncio",
+            "max_workers": self.max_concurrency,
+            "workers": self.max_concurrency if self._running else 0,
+            "busy": self.in_flight,
+        }
+        return _introspect.server_description(
+            self, self._stats, executor, self.dispatcher.endpoints
+        )
 
     async def _create_listener(self) -> AsyncListener:
         target = self.target
@@ -86,6 +101,7 @@ class RPCServer(AsyncServerBase):
                 trace,
                 lambda: self._handle_request(request, incoming),
             )
+        self._stats.record(failure is not None)
         if is_call:
             await self._reply(request, result, failure, True)
 

@@ -8,6 +8,10 @@ Commands::
     rpcmsg notify TOPIC PRIORITY EVENT_TYPE PAYLOAD_JSON [--publisher-id P]
     rpcmsg listen TOPIC [--priority P] [--pool P] [--event-type REGEX] [--json] [--count N]
     rpcmsg ping TOPIC [--server S] [--count N]             round-trip time to a server
+    rpcmsg describe TOPIC [--server S] [--json]            what a server serves, its load
+    rpcmsg status TOPIC [--wait SECONDS] [--count N]       the servers of a topic, their load
+    rpcmsg serve TOPIC module:object [--server S]          serve an object's public methods
+    rpcmsg asyncapi module:object [--topic T]              an AsyncAPI 3.0 document
     rpcmsg bench [--url URL ...] [--quick] [--plot FILE.png] [--json FILE]
     rpcmsg drivers [--json]                                installed drivers
 
@@ -126,6 +130,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
     p.add_argument("--count", type=int, default=1, help="number of pings (default 1)")
 
+    p = sub.add_parser(
+        "describe",
+        help="print a server's endpoints, methods, executor and counts "
+        "(needs rpc_introspection_enabled = true on the server)",
+    )
+    p.add_argument("topic", help="the topic its servers listen on")
+    p.add_argument("--server", help="describe this server of the topic (default: any one)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    p.add_argument("--json", action="store_true", help="the whole answer as JSON")
+
+    p = sub.add_parser(
+        "status",
+        help="list the servers answering on a topic with their load "
+        "(those with rpc_introspection_enabled = true)",
+    )
+    p.add_argument("topic", help="the topic its servers listen on")
+    p.add_argument(
+        "--wait", type=float, default=2.0,
+        help="seconds to collect answers for (default 2)",
+    )  # fmt: skip
+    p.add_argument("--count", type=int, help="stop waiting once N servers answered")
+    p.add_argument("--json", action="store_true", help="the answers as a JSON list")
+
+    p = sub.add_parser(
+        "serve",
+        help="serve an object's public methods on a topic until Ctrl-C (no server to write)",
+    )
+    p.add_argument("topic", help="the topic to serve on")
+    p.add_argument(
+        "object", metavar="module:object",
+        help="an instance, a class (made without arguments), a module (its public functions) "
+        "or a list of them, e.g. statistics or mypkg.api:Service",
+    )  # fmt: skip
+    p.add_argument("--server", help="this server's name (default: the host name)")
+    p.add_argument(
+        "--no-introspection", action="store_true",
+        help="do not answer describe/status (rpc_introspection_enabled is on by default here)",
+    )  # fmt: skip
+
+    p = sub.add_parser(
+        "asyncapi", help="print an AsyncAPI 3.0 document of an object's endpoints as JSON"
+    )
+    p.add_argument("object", metavar="module:object", help="as for serve")
+    p.add_argument("--topic", help="the RPC topic (default: the object's name)")
+    p.add_argument(
+        "--notification-topic", default="notifications",
+        help="topic of the notification methods (info, error...) (default notifications)",
+    )  # fmt: skip
+    p.add_argument("--title", help="the document's title (default: the object's name)")
+
     p = sub.add_parser("bench", help="run the benchmark workloads and print the table")
     p.add_argument(
         "--url", dest="bench_urls", action="append", metavar="URL",
@@ -147,6 +201,15 @@ def _run(args: argparse.Namespace) -> int:
 
         with Session(args) as session:
             return int(getattr(_rpc, args.command)(session, args))
+    if args.command in ("describe", "status", "serve"):
+        from rpcmsg.cli import _ops
+
+        with Session(args) as session:
+            return int(getattr(_ops, args.command)(session, args))
+    if args.command == "asyncapi":
+        from rpcmsg.cli import _asyncapi
+
+        return _asyncapi.asyncapi(args)
     if args.command in ("notify", "listen"):
         from rpcmsg.cli import _notify
 

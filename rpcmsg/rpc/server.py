@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from rpcmsg import _observe, _serving, _wire
+from rpcmsg import _introspect, _observe, _serving, _wire
 from rpcmsg.driver.base import IncomingMessage, Listener
 from rpcmsg.exceptions import InvalidTarget
 from rpcmsg.rpc.dispatcher import (
@@ -123,6 +123,22 @@ class RPCServer(MessageHandlingServer):
             )
         self.target = target
         self._dedup = _serving.DuplicateFilter()
+        self._stats = _introspect.CallStats()
+        _introspect.install(self, _introspect.IntrospectionEndpoint)
+
+    def _describe(self) -> dict[str, Any]:
+        """The introspection answer (:mod:`rpcmsg._introspect`)."""
+        with self._pool_lock:
+            workers, idle = self._workers, self._idle
+        executor = {
+            "type": self.executor_type,
+            "max_workers": self._max_workers,
+            "workers": workers,
+            "busy": max(0, workers - idle),
+        }
+        return _introspect.server_description(
+            self, self._stats, executor, self.dispatcher.endpoints
+        )
 
     def _create_listener(self) -> Listener:
         target = self.target
@@ -160,6 +176,7 @@ class RPCServer(MessageHandlingServer):
             result, failure = self._dispatch(request)
         else:
             result, failure = hooks.serve(self, request, trace, self._dispatch)
+        self._stats.record(failure is not None)
         request.reply(result, failure)
         LOG.debug(
             "Request %s for method %s handled (%s) in %.3fs",
