@@ -10,10 +10,11 @@ does). The object may be:
   it);
 * a list or tuple of those: one endpoint each.
 
-Methods whose first parameter is ``ctxt``, ``context`` or ``ctx`` are rpcmsg endpoint methods
-and get the request context; any other callable is called with the request's arguments
-alone (a coroutine function is run to completion in the server's worker thread), positional-only parameters filled from the arguments of the same name (so
-``math.sqrt`` serves ``rpcmsg call TOPIC sqrt x=2``). An object's ``target`` attribute (a
+Methods whose first parameter is ``ctxt``, ``context`` or ``ctx`` are rpcmsg endpoint
+methods and get the request context; any other callable is called with the request's
+arguments alone (a coroutine function is run to completion in the server's worker thread),
+positional-only parameters filled from the arguments of the same name (so ``math.sqrt``
+serves ``rpcmsg call TOPIC sqrt x=2``). An object's ``target`` attribute (a
 :class:`~rpcmsg.Target`) gives the endpoint its namespace and version.
 """
 

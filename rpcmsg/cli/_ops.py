@@ -1,14 +1,14 @@
 """``rpcmsg describe``, ``status`` and ``serve``: look at running servers, or run one.
 
 ``describe`` calls one server's introspection endpoint (:mod:`rpcmsg._introspect`).
-``status`` finds every server of a topic the same way on every driver: it starts a
-temporary server of its own (topic ``rpcmsg-status-<run>`` in an exchange of its own, named
-after the run), sends one fanout cast of the introspection request naming that topic as
-``reply_to``, and collects the servers' answers (fanout casts to that topic: a fanout queue
-or stream is temporary on every driver) for ``--wait`` seconds, or until ``--count``
-answered. Only servers with ``rpc_introspection_enabled`` answer. On RabbitMQ the
-temporary server's queues and exchange are auto-deleted when it stops; on Redis its two
-empty request streams stay under ``rpcmsg:rpcmsg-cli-<run>:``.
+``status`` finds every server of a topic the same way on every driver: it starts a temporary
+server of its own (topic ``rpcmsg-status-<run>`` in an exchange of its own,
+``<control_exchange>-status-<run>``), sends one fanout cast of the introspection request
+naming that topic as ``reply_to``, and collects the servers' answers (fanout casts to that
+topic: a fanout queue or stream is temporary on every driver) for ``--wait`` seconds, or
+until ``--count`` answered. Only servers with ``rpc_introspection_enabled`` answer. On
+RabbitMQ the temporary server's queues and exchange are auto-deleted when it stops; on Redis
+its two empty request streams stay under ``rpcmsg:<control_exchange>-status-<run>:``.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def _row(d: dict[str, Any]) -> list[str]:
 def status(session: Session, args: argparse.Namespace) -> int:
     """List the servers of the topic that answer, with their load."""
     run_id = uuid.uuid4().hex[:12]
-    exchange = f"rpcmsg-cli-{run_id}"
+    exchange = f"{session.conf.control_exchange}-status-{run_id}"
     topic = f"rpcmsg-status-{run_id}"
     reply_to = {"exchange": exchange, "topic": topic, "fanout": True}
     collector = _Collector(args.count)
@@ -232,10 +232,10 @@ def serve(session: Session, args: argparse.Namespace) -> int:
     transport = session.rpc_transport()
     server = get_rpc_server(transport, Target(topic=args.topic, server=name), endpoints)
     server.start()
-    url = TransportURL.parse(session.conf, session.url)
+    shown = TransportURL.parse(session.conf, session.url).to_string(mask=True)
     try:
         print(
-            f"rpcmsg: serving {args.object} on topic {args.topic!r} server {name!r} at {url} "
+            f"rpcmsg: serving {args.object} on topic {args.topic!r} server {name!r} at {shown} "
             f"({len(methods)} methods: {', '.join(methods)}); Ctrl-C stops",
             file=sys.stderr,
             flush=True,

@@ -164,9 +164,7 @@ async def test_sync_and_async_servers_answer_a_fanout_with_reply_to(
     await aenv.aserver(topic, [AsyncCalc()], server="async-1", transport=aenv.atransport(conf))
     collector = Collector()
     aenv.server(reply_topic, [collector], server="cli")
-    client = rpcmsg.get_rpc_client(
-        aenv.transport(), rpcmsg.Target(topic=topic, fanout=True)
-    )
+    client = rpcmsg.get_rpc_client(aenv.transport(), rpcmsg.Target(topic=topic, fanout=True))
     client.cast({}, INTROSPECT, reply_to={"topic": reply_topic, "fanout": True})
     answers = await asyncio.to_thread(collector.wait_for, 2)
     assert sorted((a["server"], a["executor"]["type"]) for a in answers) == [
