@@ -11,8 +11,9 @@ The answer is a JSON object::
      "endpoints": [{"name", "namespace", "version", "doc",
                     "methods": [{"name", "signature", "params", "doc", "async"}]}]}
 
-``calls`` counts the requests this server dispatched (calls and casts, the introspection
-requests included) and those whose method raised or could not be dispatched. Each entry of
+The ping and introspection endpoints are not listed. ``calls`` counts the requests this
+server dispatched before the answer (calls and casts, earlier introspection requests
+included) and those whose method raised or could not be dispatched. Each entry of
 ``params`` is ``{"name", "kind", "required", "annotation"}`` (the annotation as written, or
 null), the context parameter left out.
 

@@ -101,8 +101,8 @@ def format_description(d: dict[str, Any]) -> str:
         namespace = endpoint["namespace"]
         where = f"namespace {namespace!r}" if namespace else "default namespace"
         lines += ["", f"{endpoint['name']} ({where}, version {endpoint['version']})"]
-        if endpoint.get("doc"):
-            lines.append(f"  {endpoint['doc'].splitlines()[0]}")
+        if endpoint.get("doc"):  # its first paragraph, on one line
+            lines.append("  " + " ".join(endpoint["doc"].split("\n\n")[0].split()))
         for method in endpoint["methods"]:
             prefix = "async " if method.get("async") else ""
             lines.append(f"  {prefix}{method['name']}{method['signature']}")

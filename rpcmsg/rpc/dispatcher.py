@@ -132,6 +132,9 @@ class PingEndpoint:
     """Answers ``oslo_rpc_server_ping`` with ``"pong"``; added by :class:`RPCDispatcher` when
     ``rpc_ping_enabled`` is set and no endpoint has a method of that name."""
 
+    #: Left out of introspection answers (:mod:`rpcmsg._introspect`), as infrastructure.
+    rpcmsg_internal = True
+
     def oslo_rpc_server_ping(self, ctxt: Any, **kwargs: Any) -> str:
         return "pong"
 

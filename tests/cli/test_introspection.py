@@ -107,8 +107,9 @@ def _use(client: Any) -> None:
 
 def test_sync_server_answers_introspection(env: DriverEnv) -> None:
     topic = env.unique("intro")
-    transport = env.transport(_enabled_conf(env))
-    env.server(topic, [Calc()], server="s1", transport=transport)
+    conf = _enabled_conf(env)
+    conf.set_override("rpc_ping_enabled", True)  # its endpoint is not listed either
+    env.server(topic, [Calc()], server="s1", transport=env.transport(conf))
     client = env.client(topic, timeout=15)
     _use(client)
     answer = client.call({}, INTROSPECT)

@@ -255,6 +255,7 @@ def test_serve_then_call_describe_and_status(real_env: DriverEnv, served: list[S
     assert "Versioned (namespace 'math', version 1.3)" in text
     assert "  whoami(prefix: str = '') -> str\n" in text
     assert "_hidden" not in text
+    assert "PingEndpoint" not in text and "rpcmsg_introspect" not in text
 
     proc = _cli(real_env, "status", topic, "--count", "2", "--wait", "20", "--json")
     assert proc.returncode == 0, proc.stderr
