@@ -164,9 +164,11 @@ def describe_endpoint(endpoint: Any, is_allowed: Callable[[Any, str], bool]) -> 
 
 
 def server_description(
-    server: Any, stats: CallStats, executor: dict[str, Any], endpoints: Iterable[Any]
+    server: Any, stats: CallStats | None, executor: dict[str, Any], endpoints: Iterable[Any]
 ) -> dict[str, Any]:
     """The whole answer (see the module docstring) for ``server`` (sync or async)."""
+    if stats is None:  # a subclass called the endpoint itself: count from now on
+        stats = server._stats = CallStats()
     from rpcmsg import __version__
 
     target: Target = server.target
@@ -222,11 +224,12 @@ class IntrospectionEndpoint:
         return None
 
 
-def install(server: Any, endpoint_cls: type[Any]) -> None:
+def install(server: Any, endpoint_cls: type[Any]) -> CallStats | None:
     """Add ``endpoint_cls(server)`` to the server's endpoints when the server's
-    configuration sets ``rpc_introspection_enabled`` and no endpoint has the method."""
+    configuration sets ``rpc_introspection_enabled`` and no endpoint has the method; returns
+    the :class:`CallStats` the server then keeps, or None (nothing is counted: no cost)."""
     if not server.conf.rpc_introspection_enabled:
-        return
+        return None
     endpoints = server.dispatcher.endpoints
     if any(getattr(e, INTROSPECT_METHOD, None) for e in endpoints):
         LOG.warning(
@@ -234,5 +237,6 @@ def install(server: Any, endpoint_cls: type[Any]) -> None:
             "introspection endpoint",
             INTROSPECT_METHOD,
         )
-        return
+        return None
     endpoints.append(endpoint_cls(server))
+    return CallStats()

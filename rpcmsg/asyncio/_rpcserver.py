@@ -52,8 +52,8 @@ class RPCServer(AsyncServerBase):
             )
         self.target = target
         self._dedup = _serving.DuplicateFilter()
-        self._stats = _introspect.CallStats()
-        _introspect.install(self, AsyncIntrospectionEndpoint)
+        # Counted only when introspection is on: nothing to pay otherwise.
+        self._stats = _introspect.install(self, AsyncIntrospectionEndpoint)
 
     def _describe(self) -> dict[str, Any]:
         """The introspection answer (:mod:`rpcmsg._introspect`)."""
@@ -101,7 +101,9 @@ class RPCServer(AsyncServerBase):
                 trace,
                 lambda: self._handle_request(request, incoming),
             )
-        self._stats.record(failure is not None)
+        stats = self._stats
+        if stats is not None:
+            stats.record(failure is not None)
         if is_call:
             await self._reply(request, result, failure, True)
 

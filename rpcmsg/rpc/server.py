@@ -123,8 +123,8 @@ class RPCServer(MessageHandlingServer):
             )
         self.target = target
         self._dedup = _serving.DuplicateFilter()
-        self._stats = _introspect.CallStats()
-        _introspect.install(self, _introspect.IntrospectionEndpoint)
+        # Counted only when introspection is on: nothing to pay otherwise.
+        self._stats = _introspect.install(self, _introspect.IntrospectionEndpoint)
 
     def _describe(self) -> dict[str, Any]:
         """The introspection answer (:mod:`rpcmsg._introspect`)."""
@@ -176,7 +176,9 @@ class RPCServer(MessageHandlingServer):
             result, failure = self._dispatch(request)
         else:
             result, failure = hooks.serve(self, request, trace, self._dispatch)
-        self._stats.record(failure is not None)
+        stats = self._stats
+        if stats is not None:
+            stats.record(failure is not None)
         request.reply(result, failure)
         LOG.debug(
             "Request %s for method %s handled (%s) in %.3fs",
