@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,9 @@ def test_serve_then_call_describe_and_status(real_env: DriverEnv, served: list[S
     assert (proc.returncode, proc.stdout.strip()) == (0, "2"), proc.stderr
 
     if real_env.name == "rabbit":  # its collector's queues and exchange are auto-deleted
+        deadline = time.monotonic() + 10  # by the broker, once the process's channel closed
+        while _status_leftovers(real_env) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert _status_leftovers(real_env) == []
     else:  # Redis: its two request streams stay
         assert len(_status_leftovers(real_env)) == 2
