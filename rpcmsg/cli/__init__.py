@@ -11,7 +11,7 @@ Commands::
     rpcmsg describe TOPIC [--server S] [--json]            what a server serves, its load
     rpcmsg status TOPIC [--wait SECONDS] [--count N]       the servers of a topic, their load
     rpcmsg serve TOPIC module:object [--server S]          serve an object's public methods
-    rpcmsg asyncapi module:object [--topic T]              an AsyncAPI 3.0 document
+    rpcmsg asyncapi [module:object] [--topic T]            an AsyncAPI 3.0 document
     rpcmsg bench [--url URL ...] [--quick] [--plot FILE.png] [--json FILE]
     rpcmsg drivers [--json]                                installed drivers
 
@@ -170,10 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     p = sub.add_parser(
-        "asyncapi", help="print an AsyncAPI 3.0 document of an object's endpoints as JSON"
+        "asyncapi",
+        help="print an AsyncAPI 3.0 document of an object's endpoints (or of a running "
+        "server's) as JSON",
     )
-    p.add_argument("object", metavar="module:object", help="as for serve")
+    p.add_argument(
+        "object", metavar="module:object", nargs="?",
+        help="as for serve; without it, the endpoints a running server of --topic describes "
+        "(rpc_introspection_enabled = true on it)",
+    )  # fmt: skip
     p.add_argument("--topic", help="the RPC topic (default: the object's name)")
+    p.add_argument("--server", help="without module:object: describe this server of the topic")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for it")
     p.add_argument(
         "--notification-topic", default="notifications",
         help="topic of the notification methods (info, error...) (default notifications)",

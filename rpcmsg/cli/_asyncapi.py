@@ -16,7 +16,9 @@ The document is built from the same description introspection gives
   a notification listener's endpoint), a ``receive`` operation on channel
   ``<notification-topic>.<priority>``.
 
-With ``--url`` (or ``$RPCMSG_TRANSPORT_URL``) the broker is listed under ``servers``.
+Without ``module:object``, the endpoints are those a running server of ``--topic``
+(``--server``) describes (it needs ``rpc_introspection_enabled``). With ``--url`` (or
+``$RPCMSG_TRANSPORT_URL``) the broker is listed under ``servers``.
 """
 
 from __future__ import annotations
@@ -159,15 +161,15 @@ def _servers(url: str | None) -> dict[str, Any]:
 
 
 def document(
-    endpoints: list[Any],
+    described: list[dict[str, Any]],
     topic: str,
     title: str,
     notification_topic: str = "notifications",
     url: str | None = None,
 ) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of ``endpoints`` served on ``topic`` (module docstring)."""
-    policy = DefaultRPCAccessPolicy()
-    described = [describe_endpoint(e, policy.is_allowed) for e in endpoints]
+    """The AsyncAPI 3.0 document of endpoints served on ``topic`` (module docstring), from
+    their descriptions (:func:`rpcmsg._introspect.describe_endpoint`, or the ``endpoints``
+    of an introspection answer)."""
     rpc_messages: dict[str, Any] = {}
     reply_messages: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -268,13 +270,30 @@ def document(
     return result
 
 
+def _from_server(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from rpcmsg.cli._common import Session
+    from rpcmsg.cli._ops import introspect
+
+    with Session(args) as session:
+        answer = introspect(session, args)
+    described: list[dict[str, Any]] = answer["endpoints"]
+    return described
+
+
 def asyncapi(args: argparse.Namespace) -> int:
-    """Print the document as JSON."""
-    endpoints = endpoints_from(args.object)
-    name = args.object.rpartition(":")[2] or args.object
+    """Print the document as JSON: of ``module:object``'s endpoints, or without it of the
+    endpoints a running server of ``--topic`` (``--server``) describes."""
+    if args.object is None:
+        if not args.topic:
+            raise CLIError("give module:object, or --topic of a running server to describe")
+        described = _from_server(args)
+        name = args.topic
+    else:
+        policy = DefaultRPCAccessPolicy()
+        endpoints = endpoints_from(args.object)
+        described = [describe_endpoint(e, policy.is_allowed) for e in endpoints]
+        name = args.object.rpartition(":")[2] or args.object
     topic = args.topic or name.rsplit(".", 1)[-1].lower()
-    if not topic:
-        raise CLIError("give the topic with --topic")
-    result = document(endpoints, topic, args.title or name, args.notification_topic, args.url)
+    result = document(described, topic, args.title or name, args.notification_topic, args.url)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK

@@ -37,7 +37,7 @@ from rpcmsg.rpc.server import get_rpc_server
 from rpcmsg.target import Target
 from rpcmsg.transport import TransportOptions
 
-__all__ = ["describe", "format_description", "serve", "status"]
+__all__ = ["describe", "format_description", "introspect", "serve", "status"]
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -50,8 +50,8 @@ def _not_enabled(exc: BaseException) -> bool:
     return remote_type.removesuffix("_Remote") in ("NoSuchMethod", "UnsupportedVersion")
 
 
-def describe(session: Session, args: argparse.Namespace) -> int:
-    """Print what one server of the topic (``--server``: that one) serves."""
+def introspect(session: Session, args: argparse.Namespace) -> dict[str, Any]:
+    """The introspection answer of one server of ``args.topic`` (``args.server``: that one)."""
     client = get_rpc_client(
         session.rpc_transport(),
         Target(topic=args.topic, server=args.server),
@@ -59,7 +59,7 @@ def describe(session: Session, args: argparse.Namespace) -> int:
         transport_options=TransportOptions(at_least_once=True),
     )
     try:
-        description = client.call({}, INTROSPECT_METHOD)
+        answer: dict[str, Any] = client.call({}, INTROSPECT_METHOD)
     except Exception as exc:
         if _not_enabled(exc):
             raise CLIError(
@@ -68,6 +68,12 @@ def describe(session: Session, args: argparse.Namespace) -> int:
                 EXIT_REMOTE,
             ) from exc
         raise
+    return answer
+
+
+def describe(session: Session, args: argparse.Namespace) -> int:
+    """Print what one server of the topic (``--server``: that one) serves."""
+    description = introspect(session, args)
     if args.json:
         print(json.dumps(description, indent=2, ensure_ascii=False))
     else:

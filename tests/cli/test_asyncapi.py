@@ -143,3 +143,40 @@ def test_the_schema_catches_a_broken_document(asyncapi_schema: dict[str, Any], c
     validator.validate(doc)
     del doc["operations"]["Calculator.add"]["channel"]
     assert not validator.is_valid(doc)
+
+
+def test_asyncapi_of_a_running_server(
+    asyncapi_schema: dict[str, Any],
+    rpcmsg_url: str,
+    rpcmsg_conf: Any,
+    rpcmsg_server: Any,
+    capsys: Any,
+) -> None:
+    """Without module:object the document comes from a server's introspection answer: the
+    same document as from the object it serves."""
+    from rpcmsg.cli._objects import endpoints_from
+
+    spec = "tests.cli.served:WITH_NOTIFICATIONS"
+    rpcmsg_conf.set_override("rpc_introspection_enabled", True)
+    rpcmsg_server("calc", endpoints_from(spec), server="c1")
+    common = ("--topic", "calc", "--title", "calc")
+    live = _document(capsys, "--url", rpcmsg_url, "asyncapi", *common, "--server", "c1")
+    jsonschema.Draft7Validator(asyncapi_schema).validate(live)
+    assert live == _document(capsys, "--url", rpcmsg_url, "asyncapi", spec, *common)
+    assert "Calculator.add" in live["operations"] and "Audit.info" in live["operations"]
+    assert main(["--url", rpcmsg_url, "asyncapi"]) == 2
+    assert "give module:object, or --topic" in capsys.readouterr().err
+
+
+def test_asyncapi_of_a_server_without_introspection(
+    rpcmsg_url: str, rpcmsg_server: Any, capsys: Any
+) -> None:
+    rpcmsg_server("quiet", endpoints_from_served())
+    assert main(["--url", rpcmsg_url, "asyncapi", "--topic", "quiet"]) == 1
+    assert "set rpc_introspection_enabled = true" in capsys.readouterr().err
+
+
+def endpoints_from_served() -> list[Any]:
+    from rpcmsg.cli._objects import endpoints_from
+
+    return endpoints_from("tests.cli.served:Calculator")
