@@ -96,6 +96,38 @@ def test_async_and_sync_servers_share_a_topic_and_call_each_other(
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_oslo_client_on_a_topic_shared_by_async_and_sync_servers(
+    rabbit: DriverEnv, oslo_peer: Any, layout: str
+) -> None:
+    url = layout_url(rabbit, layout)
+    topic = rabbit.unique()
+
+    async def main() -> None:
+        driver = make_driver(rabbit, url=url)
+        async with seam_server(driver, rabbit.exchange, topic, "async") as records:
+            endpoint, _ = await asyncio.to_thread(rpcmsg_server, rabbit, url, topic)
+            # oslo.messaging's client declares the shared queues a third time and calls the
+            # topic: whichever server takes a call answers it as oslo expects.
+            peer = oslo_peer("client", url, rabbit.exchange, topic)
+            result = await asyncio.to_thread(peer.next, 60)
+            assert result["echo"] == {"a": [1, "x"]}
+            assert result["context"]["user"] == "bob"
+            assert result["fail"] in (
+                ["ValueError", "async says no"],
+                ["ValueError", "rpcmsg says no"],
+            )
+            assert result["monitored"] == "slept"
+            # Its fanout cast reaches both servers, its topic cast one of them.
+            await wait_until(lambda: len(records) + len(endpoint.seen) >= 3)
+            assert "fanout" in records
+            assert "fanout" in endpoint.seen
+            assert sorted(records + endpoint.seen, key=str) == [1, "fanout", "fanout"]
+        await driver.aclose()
+
+    run(main(), timeout=120)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_async_client_and_server_with_oslo_on_one_topic(
     rabbit: DriverEnv, oslo_peer: Any, layout: str
 ) -> None:
