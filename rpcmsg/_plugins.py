@@ -47,12 +47,27 @@ def _load(namespace: str, name: str) -> Any:
     return mgr.driver
 
 
+#: The extra of rpcmsg that installs each third-party module a driver imports.
+EXTRAS = {"amqp": "amqp", "kombu": "amqp", "aiormq": "amqp", "pamqp": "amqp", "redis": "redis"}
+
+
+def _failure(name: str, exc: Exception, namespace: str) -> DriverLoadFailure:
+    """``DriverLoadFailure`` for driver ``name``; a driver whose library is missing names
+    the extra to install."""
+    hint = None
+    if isinstance(exc, ImportError) and exc.name:
+        extra = EXTRAS.get(exc.name.split(".")[0])
+        if extra:
+            hint = f"install it with: pip install 'rpcmsg[{extra}]'"
+    return DriverLoadFailure(name, exc, installed(namespace), hint=hint)
+
+
 def load_driver_class(name: str) -> Any:
     """Return the driver class registered as ``name``, or raise ``DriverLoadFailure``."""
     try:
         return _load(DRIVER_NAMESPACE, name)
     except Exception as exc:
-        raise DriverLoadFailure(name, exc, installed(DRIVER_NAMESPACE)) from exc
+        raise _failure(name, exc, DRIVER_NAMESPACE) from exc
 
 
 def load_async_driver_class(name: str) -> Any:
@@ -61,7 +76,7 @@ def load_async_driver_class(name: str) -> Any:
     try:
         return _load(ASYNC_DRIVER_NAMESPACE, name)
     except Exception as exc:
-        raise DriverLoadFailure(name, exc, installed(ASYNC_DRIVER_NAMESPACE)) from exc
+        raise _failure(name, exc, ASYNC_DRIVER_NAMESPACE) from exc
 
 
 def load_executor_class(name: str) -> Any:

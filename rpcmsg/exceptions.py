@@ -131,10 +131,18 @@ class InvalidTransportURL(MessagingException):
 class DriverLoadFailure(MessagingException):
     """No driver is registered for the URL's scheme, or it failed to load."""
 
-    def __init__(self, driver: str, ex: BaseException, available: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        driver: str,
+        ex: BaseException,
+        available: list[str] | None = None,
+        hint: str | None = None,
+    ) -> None:
         names = ", ".join(sorted(available or [])) or "none"
+        advice = f"; {hint}" if hint else ""
         super().__init__(
-            f'Failed to load transport driver "{driver}": {ex} (installed drivers: {names})'
+            f'Failed to load transport driver "{driver}": {ex}{advice} '
+            f"(registered drivers: {names})"
         )
         self.driver = driver
         self.ex = ex
