@@ -7,16 +7,39 @@ about half a second instead of five.
     python samples/eventlet_service.py [--url URL]
 """
 
-import warnings
+# Arguments are parsed before eventlet is imported, so that --help (and a clear message when
+# eventlet is missing) need no eventlet. argparse and sys import no threading: the process
+# is still unpatched when eventlet.monkey_patch() runs below.
+import argparse
+import sys
+
+
+def _parse(argv: "list[str] | None") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="needs the eventlet extra: pip install 'rpcmsg[eventlet]'",
+    )
+    parser.add_argument("--url", default="fake://", help="transport URL (default: fake://)")
+    parser.add_argument("--exchange", help="control_exchange (default: openstack)")
+    parser.add_argument("--topic", help="topic to use (default: a fresh one)")
+    return parser.parse_args(argv)
+
+
+ARGS = _parse(None) if __name__ == "__main__" else None
+
+import warnings  # noqa: E402
 
 # Eventlet announces its own deprecation on import; this sample is for services still on it.
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
-import eventlet  # noqa: E402
+try:
+    import eventlet
+except ImportError:
+    print("eventlet_service.py needs eventlet: pip install 'rpcmsg[eventlet]'", file=sys.stderr)
+    raise SystemExit(1) from None
 
 eventlet.monkey_patch()
 
-import argparse  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from typing import Any  # noqa: E402
@@ -36,11 +59,7 @@ class Api:
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="fake://", help="transport URL (default: fake://)")
-    parser.add_argument("--exchange", help="control_exchange (default: openstack)")
-    parser.add_argument("--topic", help="topic to use (default: a fresh one)")
-    args = parser.parse_args(argv)
+    args = ARGS if argv is None and ARGS is not None else _parse(argv)
 
     if args.exchange:  # as a service sets its default exchange, before parsing its config
         rpcmsg.set_transport_defaults(control_exchange=args.exchange)

@@ -63,7 +63,8 @@ _EPILOG = (
 def _add_rpc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("topic", help="the topic its servers listen on")
     p.add_argument("method", help="the method to run")
-    p.add_argument("params", nargs="*", metavar="key=value", help="method arguments")
+    # A default keeps argparse from listing the optional key=value among the required.
+    p.add_argument("params", nargs="*", default=[], metavar="key=value", help="method arguments")
     p.add_argument("--json", dest="json_args", metavar="OBJECT", help="arguments as a JSON object")
     p.add_argument("--context", metavar="OBJECT", help="request context as a JSON object")
     p.add_argument("--server", help="send to this server of the topic only")
@@ -235,8 +236,10 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    args.url_source = "--url"
     if args.url is None:
         args.url = os.environ.get("RPCMSG_TRANSPORT_URL")
+        args.url_source = "$RPCMSG_TRANSPORT_URL"
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.CRITICAL,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from types import TracebackType
 from typing import Any
 
 from oslo_config import cfg
 
 from rpcmsg import exceptions as exc_mod
+from rpcmsg._url import _masked
 from rpcmsg.opts import register_opts
 from rpcmsg.transport import Transport, get_rpc_transport
 
@@ -70,6 +72,10 @@ def parse_params(params: list[str], json_args: str | None) -> dict[str, Any]:
     return kwargs
 
 
+#: ``transport_url``'s default (oslo.messaging's): RabbitMQ on localhost.
+_DEFAULT_URL = "rabbit://"
+
+
 class Session:
     """The configuration and the transports of one command; cleans them up on exit."""
 
@@ -88,6 +94,24 @@ class Session:
             self.conf.set_override("control_exchange", args.exchange)
         self.url: str = args.url or self.conf.transport_url
         self._transports: list[Transport] = []
+        self._say_which_url()
+
+    def _say_which_url(self) -> None:
+        """Say on stderr which URL the command uses and where it came from (with
+        ``--verbose``), and always when it is only the default."""
+        if self.args.url:
+            source = getattr(self.args, "url_source", "--url")
+        elif self.conf.transport_url != _DEFAULT_URL or self.args.config_file:
+            source = "transport_url of the configuration"
+        else:
+            print(
+                f"rpcmsg: no --url, $RPCMSG_TRANSPORT_URL or transport_url in a configuration "
+                f"file: using the default {_DEFAULT_URL} (RabbitMQ on localhost)",
+                file=sys.stderr,
+            )
+            return
+        if getattr(self.args, "verbose", False):
+            print(f"rpcmsg: transport URL {_masked(self.url)} (from {source})", file=sys.stderr)
 
     def rpc_transport(self) -> Transport:
         transport = get_rpc_transport(self.conf, self.url)
@@ -135,17 +159,39 @@ def _remote_line(exc: BaseException) -> str | None:
     return None
 
 
+def _version_hint(line: str, args: argparse.Namespace) -> str:
+    """What a remote ``UnsupportedVersion`` means for this command: no endpoint has the
+    namespace asked for, or none of that namespace has a compatible version."""
+    if "UnsupportedVersion" not in line:
+        return ""
+    namespace = getattr(args, "namespace", None)
+    version = getattr(args, "version", None) or "1.0"
+    where = f"namespace {namespace!r}" if namespace else "the default namespace (no --namespace)"
+    return f" (no endpoint in {where} supports version {version})"
+
+
+def _fake_hint(args: argparse.Namespace) -> str:
+    """What to add when nothing answered over ``fake://``: it reaches this process only."""
+    if not str(getattr(args, "url", "") or "").startswith("fake:"):
+        return ""
+    return (
+        " (fake:// is a broker inside this one process: servers started by other commands "
+        "cannot be reached; use rabbit:// or redis://)"
+    )
+
+
 def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[int, str]:
     """The exit code and the one line that tell a user what went wrong."""
     remote = _remote_line(exc)
     if remote is not None:
-        return EXIT_REMOTE, remote
+        return EXIT_REMOTE, remote + _version_hint(remote, args)
     topic, server = getattr(args, "topic", None), getattr(args, "server", None)
     where = f"topic {topic!r}" + (f" server {server!r}" if server else "")
     if isinstance(exc, exc_mod.MessagingTimeout):
-        return EXIT_NO_ANSWER, f"no answer from {where} in time: {_first_line(exc)}"
+        line = f"no answer from {where} in time: {_first_line(exc)}"
+        return EXIT_NO_ANSWER, line + _fake_hint(args)
     if isinstance(exc, exc_mod.MessageUndeliverable):
-        return EXIT_NO_ANSWER, f"no server listens on {where}"
+        return EXIT_NO_ANSWER, f"no server listens on {where}" + _fake_hint(args)
     if isinstance(exc, (exc_mod.InvalidTransportURL, exc_mod.DriverLoadFailure)):
         return EXIT_USAGE, _first_line(exc)
     if isinstance(exc, (exc_mod.InvalidTarget, exc_mod.RPCVersionCapError)):

@@ -125,10 +125,18 @@ def test_namespace_and_version(rpcmsg_url: str, rpcmsg_server: Any, capsys: Any)
     assert run(rpcmsg_url, *ok, "--version", "1.1") == 0
     assert json.loads(capsys.readouterr().out) == 42
     assert run(rpcmsg_url, *ok, "--version", "2.0") == 1
-    assert "UnsupportedVersion" in capsys.readouterr().err
-    # No endpoint in the default namespace: oslo.messaging reports that as a version error.
+    err = capsys.readouterr().err
+    assert "UnsupportedVersion" in err
+    assert "no endpoint in namespace 'math' supports version 2.0" in err
+    # No endpoint in the default namespace: oslo.messaging reports that as a version error;
+    # the command line names the namespace it asked for.
     assert run(rpcmsg_url, "call", "versioned", "double", "x=1") == 1
-    assert "UnsupportedVersion" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "UnsupportedVersion" in err and "the default namespace (no --namespace)" in err
+    assert run(rpcmsg_url, "call", "versioned", "double", "x=1", "--namespace", "nope") == 1
+    err = capsys.readouterr().err
+    assert "no endpoint in namespace 'nope' supports version 1.0" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_cast_and_fanout(rpcmsg_url: str, rpcmsg_server: Any, capsys: Any) -> None:

@@ -25,6 +25,7 @@ EXPECTED = {
     "notifications.py": "got all 6 between its members",
     "eventlet_service.py": "the green threads served them concurrently",
     "long_call.py": "a call to a server that is gone failed after",
+    "async_service.py": "the async service answered everything.",
 }
 
 
@@ -79,3 +80,49 @@ def test_hello_with_a_bad_url_says_so_in_one_line() -> None:
         "hello.py: No scheme specified in transport URL '//localhost:5672'"
     )
     assert "Traceback" not in proc.stderr
+
+
+#: Runs a sample with the optional libraries hidden (as if their extra were not installed).
+_WITHOUT_EXTRAS = (
+    "import runpy, sys\n"
+    "for name in ('eventlet', 'matplotlib', 'opentelemetry'):\n"
+    "    sys.modules[name] = None\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_help_needs_no_extra(sample: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRAS, str(ROOT / "samples" / sample), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: {sample}"), proc.stdout
+
+
+def test_eventlet_sample_without_eventlet_names_the_extra() -> None:
+    sample = str(ROOT / "samples" / "eventlet_service.py")
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRAS, sample],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "eventlet_service.py needs eventlet: pip install 'rpcmsg[eventlet]'"
+    )
+
+
+def test_readme_table_lists_every_sample_with_its_extras() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and ".py`" in line]
+    listed = {row.split("`")[1]: row.split("|")[3].strip() for row in rows}
+    assert set(listed) == set(SAMPLES)
+    assert "[eventlet]" in listed["eventlet_service.py"]
