@@ -38,7 +38,14 @@ search path for the project `rpcmsg`, such as `/etc/rpcmsg/rpcmsg.conf`); `--url
 | 5 | an unexpected local error (a bug: `--verbose` shows its traceback) |
 | 130 | interrupted (Ctrl-C); `listen` ends this way |
 
-Errors are one line on stderr, `rpcmsg: error: ...`; results go to stdout.
+Errors are one line on stderr, `rpcmsg: error: ...`; results go to stdout. With no `--url`,
+`$RPCMSG_TRANSPORT_URL` or `transport_url` in a configuration file, a command says on stderr
+that it uses the default `rabbit://` (RabbitMQ on localhost); `--verbose` says which URL it
+used and where it came from (password masked). `fake://` is a broker inside one process: a
+command that gets no answer over it says so (a server started by another command cannot be
+reached). `bench` runs its servers in a process of their own (but on `fake://`) unless
+`--in-process`; it and `listen --count` (when its lines go to a file or pipe) draw a progress
+bar on a terminal.
 
 ## Examples
 

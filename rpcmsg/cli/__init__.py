@@ -12,7 +12,7 @@ Commands::
     rpcmsg status TOPIC [--wait SECONDS] [--count N]       the servers of a topic, their load
     rpcmsg serve TOPIC module:object [--server S]          serve an object's public methods
     rpcmsg asyncapi [module:object] [--topic T]            an AsyncAPI 3.0 document
-    rpcmsg bench [--url URL ...] [--quick] [--plot FILE.png] [--json FILE]
+    rpcmsg bench [--url URL ...] [--quick] [--in-process] [--plot FILE.png] [--json FILE]
     rpcmsg drivers [--json]                                installed drivers
 
 Global options (before the command): ``--config-file`` (repeatable, as in every oslo tool),
@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a transport URL to measure (repeatable; default: the global URL or fake://)",
     )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="small counts: a smoke run")
+    p.add_argument(
+        "--in-process", action="store_true",
+        help="run the servers in this process (default: a process of their own, but fake://)",
+    )  # fmt: skip
     p.add_argument("--plot", metavar="FILE.png", help="draw latency and throughput (matplotlib)")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures")
 

@@ -1,4 +1,9 @@
-"""``rpcmsg bench``: the benchmark workloads on one or more URLs, with a progress bar."""
+"""``rpcmsg bench``: the benchmark workloads on one or more URLs, with a progress bar.
+
+The servers run in a process of their own (as deployed) on every driver but ``fake://``,
+whose broker lives in one process; ``--in-process`` runs them in the client's process. Each
+row says which (``servers``), in the JSON and on the plot.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,11 @@ class ProgressBar:
             self.out.flush()
 
 
+#: The ``servers`` field of a row: where the workloads' servers ran.
+SEPARATE = "own process"
+IN_PROCESS = "client's process"
+
+
 def _label(url: str) -> str:
     return "rpcmsg " + url.split("://", 1)[0]
 
@@ -58,12 +68,16 @@ def bench(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     failed = False
     for url in urls:
+        # As services are deployed, the servers run in a process of their own, except on
+        # fake:// (one process only) or when asked otherwise.
+        separate = not args.in_process and not url.startswith("fake:")
         progress = ProgressBar(_label(url), sys.stderr)
         try:
-            figures = workloads.run(url, counts, progress)
+            figures = workloads.run(url, counts, progress, separate=separate)
         finally:
             progress.finish()
-        rows.append({"name": _label(url), **figures})
+        servers = SEPARATE if separate else IN_PROCESS
+        rows.append({"name": _label(url), "servers": servers, **figures})
         for name, error in (figures.get("errors") or {}).items():
             print(f"rpcmsg: error: {_label(url)}: {name} failed: {error}", file=sys.stderr)
             failed = True

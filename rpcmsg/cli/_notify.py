@@ -59,7 +59,11 @@ class _Tail:
     ) -> None:
         self._as_json = as_json
         self._left = count
+        self._count = count
         self._out = out
+        #: Called with (shown, count) after each line when ``--count`` is given and the lines
+        #: go to a file or pipe while stderr is a terminal (else the lines are the progress).
+        self.progress: Any = None
         self._lock = threading.Lock()
         self.done = threading.Event()
         for priority in priorities:
@@ -103,8 +107,10 @@ class _Tail:
             if self.done.is_set():
                 return NotificationResult.REQUEUE
             print(line, file=self._out, flush=True)
-            if self._left is not None:
+            if self._left is not None and self._count is not None:
                 self._left -= 1
+                if self.progress is not None:
+                    self.progress("notifications", self._count - self._left, self._count)
                 if self._left <= 0:
                     self.done.set()
         return None
@@ -120,7 +126,13 @@ def listen(session: Session, args: argparse.Namespace, out: TextIO | None = None
     from rpcmsg.notify import NotificationFilter, get_notification_listener
 
     priorities = sorted({_priority(p) for p in args.priority or PRIORITIES}, key=PRIORITIES.index)
-    tail = _Tail(priorities, args.json, args.count, out or sys.stdout)
+    out = out or sys.stdout
+    tail = _Tail(priorities, args.json, args.count, out)
+    progress = None
+    if args.count is not None and sys.stderr.isatty() and not out.isatty():
+        from rpcmsg.cli._bench import ProgressBar
+
+        progress = tail.progress = ProgressBar("rpcmsg listen", sys.stderr)
     if args.event_type:
         try:
             re.compile(args.event_type)
@@ -145,4 +157,6 @@ def listen(session: Session, args: argparse.Namespace, out: TextIO | None = None
     finally:
         listener.stop()
         listener.wait()
+        if progress is not None:
+            progress.finish()
     return EXIT_OK

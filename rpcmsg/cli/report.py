@@ -129,7 +129,11 @@ def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [row["name"] for row in rows]
+    # Where the servers ran is part of what a figure means: it goes under each name.
+    names = [
+        f"{row['name']}\n(servers: {row['servers']})" if row.get("servers") else row["name"]
+        for row in rows
+    ]
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.38
     xs = range(len(rows))

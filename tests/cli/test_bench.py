@@ -171,3 +171,29 @@ def test_bench_on_an_unreachable_broker_fails_with_4(capsys: Any) -> None:
     captured = capsys.readouterr()
     assert "| rpcmsg rabbit | - | - | - | - | - | - |" in captured.out
     assert "rpcmsg: error: rpcmsg rabbit: seq failed" in captured.err
+
+
+def test_bench_on_a_broker_serves_from_another_process_and_plots_it(
+    capsys: Any, tmp_path: Path
+) -> None:
+    """On a real broker ``rpcmsg bench`` runs the servers in a process of their own (as
+    deployed) and plots that run; ``--in-process`` keeps them in the client's process."""
+    import os
+
+    pytest.importorskip("matplotlib")
+    from tests.drivers import SPECS
+
+    why = SPECS["redis"].unavailable()
+    if why:
+        pytest.skip(why)
+    url = SPECS["redis"].base_url("")
+    out, png = tmp_path / "figures.json", tmp_path / "bench.png"
+    argv = ["bench", "--quick", "--url", url, "--json", str(out), "--plot", str(png)]
+    assert main(argv) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["servers"] == "own process" and row["server_pid"] != os.getpid()
+    assert "errors" not in row and row["seq_calls_per_s"] > 0 and row["p99_ms"] > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["bench", "--quick", "--in-process", "--url", url, "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["servers"] == "client's process" and row["server_pid"] == os.getpid()

@@ -6,8 +6,10 @@ shipped pytest plugin), so every command meets a real peer through the library's
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 import threading
 from typing import Any
 
@@ -297,3 +299,33 @@ def test_listen_count_leaves_the_rest_for_the_next_consumer(rpcmsg_url: str, cap
         assert len(lines) == int(count)
         seen += [json.loads(line)["payload"]["n"] for line in lines]
     assert sorted(seen) == [0, 1, 2, 3]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_listen_count_shows_progress_on_a_terminal_when_lines_go_elsewhere(
+    rpcmsg_url: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        assert run(rpcmsg_url, "notify", "progress", "info", "e", f'{{"n": {n}}}') == 0
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    thread, codes = _listen_in_thread(rpcmsg_url, "progress", "--json", "--count", "3")
+    thread.join(10)
+    assert not thread.is_alive() and codes == [0]
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    drawn = terminal.getvalue()
+    for done in (1, 2, 3):
+        assert f"] {done}/3" in drawn
+    assert drawn.endswith("\r")  # the bar is wiped at the end
+
+
+def test_listen_count_draws_no_bar_off_a_terminal(rpcmsg_url: str, capsys: Any) -> None:
+    assert run(rpcmsg_url, "notify", "nobar", "info", "e", "{}") == 0
+    thread, codes = _listen_in_thread(rpcmsg_url, "nobar", "--count", "1")
+    thread.join(10)
+    assert codes == [0]
+    assert "1/1" not in capsys.readouterr().err
