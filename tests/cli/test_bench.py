@@ -40,7 +40,11 @@ def test_workloads_with_the_servers_in_a_process_of_their_own() -> None:
     why = SPECS["redis"].unavailable()
     if why:
         pytest.skip(why)
-    figures = workloads.run(SPECS["redis"].base_url(""), workloads.QUICK, separate=True)
+    url = SPECS["redis"].base_url("")
+    try:
+        figures = workloads.run(url, workloads.QUICK, separate=True)
+    finally:
+        _tidy("redis", url)
     assert "errors" not in figures, figures["errors"]
     for key in workloads.FIGURES:
         assert figures[key] > 0, key
@@ -173,8 +177,18 @@ def test_bench_on_an_unreachable_broker_fails_with_4(capsys: Any) -> None:
     assert "rpcmsg: error: rpcmsg rabbit: seq failed" in captured.err
 
 
+def _tidy(driver: str, url: str) -> None:
+    """Delete what the workloads left on the broker (benchmarks/tidy.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from tidy import tidy
+    finally:
+        sys.path.pop(0)
+    tidy(driver, url)
+
+
 def test_bench_on_a_broker_serves_from_another_process_and_plots_it(
-    capsys: Any, tmp_path: Path
+    capsys: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """On a real broker ``rpcmsg bench`` runs the servers in a process of their own (as
     deployed) and plots that run; ``--in-process`` keeps them in the client's process."""
@@ -187,6 +201,7 @@ def test_bench_on_a_broker_serves_from_another_process_and_plots_it(
     if why:
         pytest.skip(why)
     url = SPECS["redis"].base_url("")
+    request.addfinalizer(lambda: _tidy("redis", url))
     out, png = tmp_path / "figures.json", tmp_path / "bench.png"
     argv = ["bench", "--quick", "--url", url, "--json", str(out), "--plot", str(png)]
     assert main(argv) == 0
