@@ -9,7 +9,7 @@ from typing import Any
 
 from oslo_config import cfg
 
-from rpcmsg import _calls, _observe, _plugins
+from rpcmsg import _calls, _observe, _plugins, _wire
 from rpcmsg._url import TransportURL
 from rpcmsg.asyncio._reply import AsyncReplyWaiter
 from rpcmsg.driver.aio import AsyncDriver
@@ -40,7 +40,7 @@ class AsyncTransport:
         self.conf: cfg.ConfigOpts = driver.conf
         self._driver = driver
         #: ``max_message_size``: the largest body sent or accepted.
-        self.max_message_size = int(self.conf.max_message_size)
+        self.max_message_size = _wire.max_size(self.conf)
         self._replies = AsyncReplyWaiter(driver, allowed_remote_exmods)
         self._closed = False
 
