@@ -13,13 +13,15 @@ failed, no message was logged again and again.
 The tests below them write straight to the brokers what the driver seam would never produce
 (AMQP bodies with a bogus compression header or content type; Redis entries without a body,
 with a non-numeric expiry or a non-UTF-8 content type, call list values without framing),
-with the same checks.
+with the same checks, message by message: each bad one logged once (a call request that
+expired long ago is dropped quietly, as every expired request is).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -40,65 +42,37 @@ EXAMPLES = 60
 FAILURES = ("Listener failed to poll", "Unexpected error handling", "Traceback")
 
 
-class Rig:
-    """A server and a notification listener on ``env``, a client, a notifier, and what they
-    logged and raised."""
+class LogChecks:
+    """What a rig expects to be logged: each body the core cannot decode once, and no
+    failure of a thread or poll. ``put`` counts what was sent and what is malformed."""
 
-    def __init__(self, env: DriverEnv, caplog: pytest.LogCaptureFixture) -> None:
-        self.env = env
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
         self.caplog = caplog
-        self.sink = Sink()
-        self.topic, self.notify_topic = env.unique(), env.unique("notify")
-        self.transport = env.transport()
-        env.server(self.topic, [self.sink], transport=self.transport)
-        env.track(
-            rpcmsg.get_notification_listener(
-                env.notification_transport(), [rpcmsg.Target(topic=self.notify_topic)], [self.sink]
-            )
-        ).start()
-        self.client = env.client(self.topic, timeout=10)
-        self.notifier = rpcmsg.Notifier(
-            env.notification_transport(),
-            publisher_id="hostile",
-            driver="messagingv2",
-            topics=[self.notify_topic],
-            raise_on_failure=True,
-        )
-        assert self.client.call({}, "echo", value="ready") == "ready"
         self.expected_malformed = {"request": 0, "notification": 0}
         self.sent = 0
 
-    def target(self, topic: str) -> rpcmsg.Target:
-        return rpcmsg.Target(topic=topic, exchange=self.env.exchange, server="s1")
-
-    def put(self, body: bytes, as_call: bool, notification: bool) -> None:
-        """``body`` onto the server's queue (or the listener's), through the driver."""
-        driver = self.transport.driver
-        try:
-            if notification:
-                driver.send_notification(self.target(f"{self.notify_topic}.info"), body, retry=0)
-            else:
-                driver.send(self.target(self.topic), body, expiration=5.0 if as_call else None)
-        except rpcmsg.MessagingException:
-            return  # refused with a clear error (a size limit): nothing reached the queue
+    def count(self, body: bytes, notification: bool) -> None:
+        """Count ``body`` as sent, and as malformed if the core cannot decode it."""
         self.sent += 1
         try:
             (_format.parse if notification else _wire.decode)(body)
         except Exception:
             self.expected_malformed["notification" if notification else "request"] += 1
 
-    def still_serving(self) -> None:
-        """A good call is answered, a good cast and notification are handled."""
-        uid = uuid.uuid4().hex
-        assert self.client.call({}, "echo", value=uid) == uid
-        self.client.cast({}, "record", uid=uid)
-        self.notifier.info({}, "hostile.check", {"uid": uid})
-        assert wait_until(lambda: uid in self.sink.casts and uid in self.sink.notes, 10), (
-            "a good cast or notification after hostile input was not handled"
-        )
-
     def logged(self, text: str) -> int:
         return sum(1 for r in self.caplog.records if text in r.getMessage())
+
+    def loud(self) -> int:
+        """How many warnings and errors were logged so far."""
+        return sum(1 for r in self.caplog.records if r.levelno >= logging.WARNING)
+
+    def logged_once_each(self, before: int, messages: int) -> None:
+        """Each of the last ``messages`` bad messages was logged once since ``before``
+        records: not silently dropped, not logged again and again."""
+        wait_until(lambda: self.loud() - before >= messages, 10)
+        time.sleep(0.2)  # a second record for the same message would come now
+        new = [r.getMessage()[:160] for r in self.caplog.records[before:] if r.levelno >= 30]
+        assert len(new) == messages, f"{messages} bad messages, logged as: {new}"
 
     def check_logs(self) -> None:
         records = self.caplog.records
@@ -120,6 +94,58 @@ class Rig:
         )
         loud = [r for r in records if r.levelno >= logging.WARNING]
         assert len(loud) <= 3 * max(1, self.sent), f"{len(loud)} warnings for {self.sent} messages"
+
+
+class Rig(LogChecks):
+    """A server and a notification listener on ``env``, a client, a notifier, and what they
+    logged and raised."""
+
+    def __init__(self, env: DriverEnv, caplog: pytest.LogCaptureFixture) -> None:
+        super().__init__(caplog)
+        self.env = env
+        self.sink = Sink()
+        self.topic, self.notify_topic = env.unique(), env.unique("notify")
+        self.transport = env.transport()
+        env.server(self.topic, [self.sink], transport=self.transport)
+        env.track(
+            rpcmsg.get_notification_listener(
+                env.notification_transport(), [rpcmsg.Target(topic=self.notify_topic)], [self.sink]
+            )
+        ).start()
+        self.client = env.client(self.topic, timeout=10)
+        self.notifier = rpcmsg.Notifier(
+            env.notification_transport(),
+            publisher_id="hostile",
+            driver="messagingv2",
+            topics=[self.notify_topic],
+            raise_on_failure=True,
+        )
+        assert self.client.call({}, "echo", value="ready") == "ready"
+
+    def target(self, topic: str) -> rpcmsg.Target:
+        return rpcmsg.Target(topic=topic, exchange=self.env.exchange, server="s1")
+
+    def put(self, body: bytes, as_call: bool, notification: bool) -> None:
+        """``body`` onto the server's queue (or the listener's), through the driver."""
+        driver = self.transport.driver
+        try:
+            if notification:
+                driver.send_notification(self.target(f"{self.notify_topic}.info"), body, retry=0)
+            else:
+                driver.send(self.target(self.topic), body, expiration=5.0 if as_call else None)
+        except rpcmsg.MessagingException:
+            return  # refused with a clear error (a size limit): nothing reached the queue
+        self.count(body, notification)
+
+    def still_serving(self) -> None:
+        """A good call is answered, a good cast and notification are handled."""
+        uid = uuid.uuid4().hex
+        assert self.client.call({}, "echo", value=uid) == uid
+        self.client.cast({}, "record", uid=uid)
+        self.notifier.info({}, "hostile.check", {"uid": uid})
+        assert wait_until(lambda: uid in self.sink.casts and uid in self.sink.notes, 10), (
+            "a good cast or notification after hostile input was not handled"
+        )
 
 
 @pytest.fixture
@@ -194,8 +220,10 @@ def test_raw_amqp_messages(
     try:
         channel = conn.channel()
         for message in raw:
+            before = len(caplog.records)
             channel.basic_publish(message, exchange=rabbit_env.exchange, routing_key=rig.topic)
             rig.still_serving()
+            rig.logged_once_each(before, 1)
     finally:
         conn.close()
     records = caplog.records
@@ -223,12 +251,29 @@ def test_raw_redis_entries(
             {b"b": b"\xff" * 10, b"c": b"application/json"},
         ]
         for entry in entries:
+            before = len(caplog.records)
             for key in (stream, notes):
                 client.xadd(key, entry)  # type: ignore[arg-type]
             rig.still_serving()
-        for value in (b"", b"no newline", b"12\n", b"x\n\xff\xfe\n{}", b"\n\n\n", b"1\n\x00"):
+            rig.logged_once_each(before, 2)
+        future = str(int(time.time() * 1000) + 60_000).encode()
+        values = [
+            (b"", 1),
+            (b"no newline", 1),
+            (b"x\n\xff\xfe\n{}", 1),
+            (b"\n\n\n", 1),
+            (future + b"\n\n", 1),  # no body
+            (future + b"\napplication/json\n\x00", 1),
+            (future + b"\n\xff\n" + b"\xfe" * 10, 1),
+            # Expired long ago (1970): dropped as any expired call request is, quietly.
+            (b"12\n", 0),
+            (b"1\n\x00", 0),
+        ]
+        for value, logs in values:
+            before = len(caplog.records)
             client.rpush(calls, value)
             rig.still_serving()
+            rig.logged_once_each(before, logs)
         # The entry without a body was acknowledged and deleted, not left in the stream.
         for key in (stream, notes):
             fields = [f for _, f in client.xrange(key)]
