@@ -36,7 +36,7 @@ from rpcmsg_drivers.aioamqp.connection import (
 from rpcmsg_drivers.aioamqp.declare import declare_queue
 from rpcmsg_drivers.aioamqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, LINK_ERRORS
 from rpcmsg_drivers.amqp.errors import translate
-from rpcmsg_drivers.amqp.topology import Queue
+from rpcmsg_drivers.amqp.topology import Queue, qos_windows
 
 __all__ = ["AsyncConsumer", "OnMessage"]
 
@@ -171,8 +171,9 @@ class AsyncConsumer:
                 lost.set_result("consumer cancelled by RabbitMQ")
 
         channel.on_consumer_cancel_callbacks.add(cancelled)
-        if self._prefetch > 0:
-            await channel.basic_qos(prefetch_count=self._prefetch)
+        if self._prefetch > 0:  # one window over all the queues, as the sync consumer
+            for count, shared in qos_windows(self._queues, self._prefetch):
+                await channel.basic_qos(prefetch_count=count, global_=shared)
         for queue in self._queues:
             await declare_queue(channel, queue)
         self.channel = channel

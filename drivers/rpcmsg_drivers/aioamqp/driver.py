@@ -37,9 +37,11 @@ Guarantees:
   verdict); one whose reply queue is missing is sent again every 0.25 s in the background
   for up to ``kombu_missing_consumer_retry_timeout`` seconds, then dropped with an error
   log.
-* Consumers acknowledge casts after handling; listeners hold at most their prefetch window
-  per queue (``rabbit_qos_prefetch_count``, or twice ``executor_thread_pool_size`` when
-  it is 0, as the sync driver).
+* Consumers acknowledge casts after handling; a listener holds at most its prefetch window
+  over all its queues together, set as the sync driver sets it (``basic.qos`` per consumer
+  and per channel with classic queues, an equal share per consumer with quorum queues or a
+  stream: :func:`rpcmsg_drivers.amqp.topology.qos_windows`): ``rabbit_qos_prefetch_count``,
+  or twice ``executor_thread_pool_size`` when it is 0 (``tests/amqp/test_window_kinds.py``).
 * Heartbeats (``heartbeat_timeout_threshold``): sent by aiormq; a connection that hears
   nothing from the broker for that long is closed and opened again.
 * Connections lost are reopened, failing over between hosts with the sync driver's backoff

@@ -75,7 +75,8 @@ class _Delivery(AsyncIncomingMessage):
 
 class AsyncAMQPListener(AsyncListener):
     """Consumes ``queues``; queues marked ``temporary`` are deleted at cleanup. The broker
-    delivers at most ``prefetch`` unacknowledged messages per queue."""
+    delivers at most ``prefetch`` unacknowledged messages over all the queues (at least one
+    per queue: see :func:`~rpcmsg_drivers.amqp.topology.qos_windows`)."""
 
     def __init__(
         self,

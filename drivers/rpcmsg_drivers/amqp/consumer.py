@@ -45,7 +45,7 @@ from rpcmsg_drivers.amqp.connection import (
     set_io_deadline,
 )
 from rpcmsg_drivers.amqp.errors import CHANNEL_ERRORS, CONNECTION_ERRORS, translate
-from rpcmsg_drivers.amqp.topology import Queue
+from rpcmsg_drivers.amqp.topology import Queue, qos_windows
 
 __all__ = ["ConsumerThread", "Operation"]
 
@@ -199,7 +199,7 @@ class ConsumerThread:
         bound()
         channel = conn.channel()
         if self._prefetch > 0:
-            for count, shared in self._windows():
+            for count, shared in qos_windows(self._queues, self._prefetch):
                 bound()
                 channel.basic_qos(0, count, shared)
         for queue in self._queues:
@@ -219,16 +219,6 @@ class ConsumerThread:
         sock.settimeout(IDLE_WAIT)
         set_io_deadline(conn, None)
         self._channel = channel
-
-    def _windows(self) -> list[tuple[int, bool]]:
-        """``basic.qos`` settings (count, global) bounding the unsettled messages of all the
-        queues together by ``prefetch``. RabbitMQ's ``global`` means the channel (all its
-        consumers), no ``global`` each consumer: with classic queues only, both (each
-        consumer may take the whole window, the channel no more); quorum queues and streams
-        refuse a channel-wide window, so there each consumer gets its share of it."""
-        if all(queue.classic for queue in self._queues):
-            return [(self._prefetch, False), (self._prefetch, True)]
-        return [(max(1, self._prefetch // max(1, len(self._queues))), False)]
 
     def _consume_arguments(self, queue: Queue) -> dict[str, Any] | None:
         arguments = dict(queue.consume_arguments)

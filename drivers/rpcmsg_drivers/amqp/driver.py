@@ -73,9 +73,14 @@ Guarantees:
   ``start(override_pool_size=)``, else ``executor_thread_pool_size``); the rest of a backlog
   stays on the broker. RabbitMQ 3.x bounds the channel with a ``global`` ``basic.qos``.
   Quorum queues and streams refuse that, so a listener with one of them gives each queue's
-  consumer an equal share of the window instead (at least one message each; each queue
-  then gets less of it). That case is not yet measured by the tests: only the classic-queue
-  bound is (``tests/amqp/test_window.py``).
+  consumer an equal share of the window instead (at least one message each, so a window
+  smaller than the number of queues holds one per queue). Measured with a stuck worker and
+  a backlog on all three queues (``tests/amqp/test_window.py``, ``test_window_kinds.py``):
+  classic, window 2: 2 held; quorum work queues (classic or quorum fanout), window 2: 3
+  held (1 per queue), window 6: 6 (2 per queue); quorum work queues and a stream fanout,
+  window 10: 9 in most runs, but up to 26 (RabbitMQ delivers a stream's chunks whole, so
+  the stream's consumer may get a whole chunk past its share: with stream fanout the bound
+  is the window plus one chunk). The asyncio driver holds the same window the same way.
 * Reply and fanout queues expire after ``rabbit_transient_queues_ttl`` seconds unused;
   those with random names are deleted on cleanup (stream queues and the queue manager's
   stable names are left for the next process, as oslo.messaging does).

@@ -28,7 +28,7 @@ from rpcmsg_drivers.amqp import arguments as args
 from rpcmsg_drivers.amqp.options import Settings
 from rpcmsg_drivers.amqp.qmanager import QueueManager
 
-__all__ = ["Exchange", "Queue", "Topology"]
+__all__ = ["Exchange", "Queue", "Topology", "qos_windows"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,18 @@ class Topology:
             self.topic_queue(exchange, name, tuple(bound))
             for (exchange, name), bound in keys.items()
         ]
+
+
+def qos_windows(queues: Sequence[Queue], prefetch: int) -> list[tuple[int, bool]]:
+    """The ``basic.qos`` settings (count, global) that bound the unsettled messages of a
+    channel consuming ``queues`` by ``prefetch`` in all, for the sync and async listeners.
+
+    RabbitMQ's ``global`` means the channel (all its consumers), no ``global`` each
+    consumer: with classic queues only, both (each consumer may take the whole window, the
+    channel no more). Quorum queues and streams refuse a channel-wide window, so there each
+    consumer gets an equal share of it, at least one message: ``len(queues)`` in all when the
+    window is smaller than that.
+    """
+    if all(queue.classic for queue in queues):
+        return [(prefetch, False), (prefetch, True)]
+    return [(max(1, prefetch // max(1, len(queues))), False)]
