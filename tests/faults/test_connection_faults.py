@@ -2,7 +2,8 @@
 
 A ``FaultProxy`` stands between one side (the clients' transport, or the servers') and the
 real broker while calls, casts and notifications stream; the other side talks to the broker
-directly. The link is dropped, reset, blackholed, slowed or left half open (one side closed,
+directly. The link is dropped, reset, blackholed or slowed (both ways, or one way only: up,
+client to broker, or down) or left half open (one side closed,
 the other peer's socket open and silent) in the middle of the stream, then healed. Each test
 asserts the three promises of the fault suite:
 
@@ -72,9 +73,26 @@ def _stall(proxy: FaultProxy) -> None:
     time.sleep(4.0)
 
 
-def _slow(proxy: FaultProxy) -> None:
-    proxy.slow(latency=0.3, bandwidth=200_000)
-    time.sleep(3.0)
+def _slow(direction: str = "both") -> Callable[[FaultProxy], None]:
+    """Each chunk 0.3 s late and at most 200 kB/s, both ways or one way only: requests and
+    publishes (up) or deliveries, replies and confirms (down)."""
+
+    def fault(proxy: FaultProxy) -> None:
+        proxy.slow(latency=0.3, bandwidth=200_000, direction=direction)
+        time.sleep(3.0)
+
+    return fault
+
+
+def _stall_one_way(direction: str) -> Callable[[FaultProxy], None]:
+    """A blackhole one way only: the peer whose bytes still flow keeps sending (its
+    heartbeats reach the other side) and hears nothing back, or the reverse."""
+
+    def fault(proxy: FaultProxy) -> None:
+        proxy.stall(direction)
+        time.sleep(4.0)
+
+    return fault
 
 
 def _half_open(side: str) -> Callable[[FaultProxy], None]:
@@ -95,7 +113,11 @@ FAULTS: dict[str, Callable[[FaultProxy], None]] = {
     "half-open-rpcmsg-closed": _half_open("client"),
     "half-open-broker-closed": _half_open("broker"),
     "stall": _stall,
-    "slow": _slow,
+    "stall-up": _stall_one_way("up"),
+    "stall-down": _stall_one_way("down"),
+    "slow": _slow(),
+    "slow-up": _slow("up"),
+    "slow-down": _slow("down"),
 }
 
 
