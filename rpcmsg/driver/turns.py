@@ -63,6 +63,11 @@ class Turns:
         self._reading = False
         self._waiting = 0
         self._standby = False
+        # Under _lock: how many of the waiting pollers may read (only they are woken to
+        # take the turn or the standby role), and how many items (not wake-up tokens) the
+        # queue holds.
+        self._readers = 0
+        self._items = 0
 
     @property
     def stopped(self) -> bool:
@@ -79,11 +84,14 @@ class Turns:
 
     def put(self, item: Any) -> None:
         """Make ``item`` available to one poller."""
+        with self._lock:
+            self._items += 1
         self._queue.put(item)
 
-    def qsize(self) -> int:
-        """How many items (and wake-up tokens) wait; an estimate."""
-        return int(self._queue.qsize())
+    def pending(self) -> int:
+        """How many items wait to be polled (wake-up tokens not counted)."""
+        with self._lock:
+            return self._items
 
     def next(self, timeout: float | None, may_read: bool) -> Any:
         """The next item; or :data:`READ` when ``may_read`` and the turn was free (the
@@ -99,6 +107,7 @@ class Turns:
                             self._reading = True
                             return READ
                         self._waiting += 1
+                        self._readers += may_read
                         standby = may_read and not self._standby
                         if standby:
                             self._standby = True
@@ -113,6 +122,7 @@ class Turns:
                     finally:
                         with self._lock:
                             self._waiting -= 1
+                            self._readers -= may_read
                             if standby:
                                 self._standby = False
                     if item is None:
@@ -124,6 +134,7 @@ class Turns:
                     return None
                 if item is _TURN:
                     continue
+                self._took()
                 return item
             return None
         finally:
@@ -141,13 +152,15 @@ class Turns:
             if item is _STOP:
                 self._queue.put(_STOP)
                 return None
+            if item is not None:
+                self._took()
             return item
 
     def end_turn(self, eager: bool) -> None:
         """Give the turn back; ``eager``: wake a waiting poller to take it."""
         with self._lock:
             self._reading = False
-            wake = eager and self._waiting > 0
+            wake = eager and self._readers > 0
         if wake:
             self._queue.put(_TURN)
 
@@ -167,6 +180,8 @@ class Turns:
                 break
             if item is not _TURN and item is not _STOP:
                 items.append(item)
+        with self._lock:
+            self._items = max(0, self._items - len(items))
         if self._stopped:
             self._queue.put(_STOP)
         return items
@@ -179,9 +194,15 @@ class Turns:
         except _sync.Empty:
             return None
 
+    def _took(self) -> None:
+        with self._lock:
+            self._items -= 1
+
     def _nominate(self) -> None:
-        """Wake a waiting poller to become the standby if there is none. Holds ``_lock``."""
-        if self._waiting > 0 and not self._standby:
+        """Wake a waiting poller that may read to become the standby if there is none
+        (pollers that may not read never take the turn: waking them would only make them
+        spin). Holds ``_lock``."""
+        if self._readers > 0 and not self._standby:
             self._queue.put(_TURN)
 
 

@@ -123,6 +123,27 @@ def test_a_wake_up_for_a_poller_that_may_not_read_is_harmless() -> None:
     assert turns.take_nowait() == "x"
 
 
+def test_pending_counts_items_only_however_many_pollers_come_and_go() -> None:
+    """Readers size their read-ahead from ``pending``: wake-up tokens must not count, and
+    pollers that may not read must not be sent any (a burst taken by many waiting pollers
+    once left one token per poller, which a reader took for a full window)."""
+    turns = Turns()
+    waiters = [poll_in_thread(turns, 5.0, may_read=False) for _ in range(8)]
+    blocked(turns, 8)
+    for n in range(5):
+        turns.put(n)
+    assert wait_until(lambda: sum(len(w) for w in waiters) == 5)
+    assert turns.pending() == 0
+    assert turns._queue.qsize() == 0  # no wake-up tokens left behind
+    turns.put("a")
+    turns.put("b")
+    assert turns.pending() == 2
+    assert turns.take_nowait() == "a"
+    assert turns.pending() == 1
+    assert turns.drain() == ["b"]
+    assert turns.pending() == 0
+
+
 def test_pace_turns_eager_with_slow_handlers_and_back() -> None:
     pace = Pace(quick=0.01, weight=0.5)
     assert not pace.eager

@@ -120,7 +120,7 @@ class Inbox:
             self._turns.put(entry)
 
     def room(self) -> int:
-        return max(0, self._prefetch - self._turns.qsize())
+        return max(0, self._prefetch - self._turns.pending())
 
     def wait_for_room(self, timeout: float) -> int:
         """How many entries may be read now, after waiting up to ``timeout`` for room."""
