@@ -70,6 +70,29 @@ async def sequential(call: Call, count: int, seconds: float) -> dict[str, float]
     }
 
 
+async def paired(
+    call: Call, sync_call: Callable[[str], Any], rounds: int = 6, block: int = 300
+) -> dict[str, float]:
+    """p50 (ms) of sequential 100 B calls through ``call`` (awaited) and through
+    ``sync_call`` (a blocking client's call, run on the loop's thread, nothing else running),
+    in alternating blocks against the same server: the two clients compared under the same
+    conditions, the server's state and the machine's load shared."""
+    data = "x" * 100
+    latencies: dict[str, list[float]] = {"async": [], "sync": []}
+    for n in range(rounds):
+        for side in ("async", "sync") if n % 2 == 0 else ("sync", "async"):
+            for _ in range(block):
+                t0 = time.perf_counter()
+                got = await call(data) if side == "async" else sync_call(data)
+                latencies[side].append(time.perf_counter() - t0)
+                if got != data:
+                    raise RuntimeError("wrong reply")
+    return {
+        f"paired_{side}_p50_ms": percentile(sorted(values), 0.5) * 1000
+        for side, values in latencies.items()
+    }
+
+
 async def in_flight(call: Call, total: int, seconds: float, window: int = WINDOW) -> float:
     """Calls/s with ``window`` calls outstanding all the time."""
     data = "x" * 100

@@ -12,7 +12,9 @@ sync workloads' (:mod:`rpcmsg.cli._benchserve`, threading executor, a process of
 the async client against the very server the sync client's row uses. The client, one
 transport and one ``RPCClient`` on one event loop, makes the calls of ``_asyncloop``:
 sequential calls, 1,000 in flight, memory per in-flight call (not in-process: it stops the
-server's process).
+server's process). With ``--server sync`` it then makes sequential calls in blocks that
+alternate with a sync ``RPCClient``'s against the same server (``paired_async_p50_ms``,
+``paired_sync_p50_ms``): the two clients compared under the same conditions.
 
 Prints progress to stderr and, as its last stdout line, the JSON figures.
 """
@@ -25,9 +27,10 @@ import json
 import sys
 from typing import Any
 
-from _asyncloop import measure
+from _asyncloop import measure, paired
 from _procs import serve_forever, spawn, stop
 
+import rpcmsg
 import rpcmsg.asyncio as aio
 from rpcmsg.cli._benchserve import TOPICS, ServerProcess, bench_conf
 from rpcmsg.target import Target
@@ -75,7 +78,21 @@ async def client(url: str, quick: bool, in_process: bool, sync: bool) -> dict[st
         async def call(data: str) -> Any:
             return await rpc.call({}, "echo", data=data)
 
-        figures = await measure(call, process, quick, f"rpcmsg async {url.split(':')[0]}")
+        name = f"rpcmsg async {url.split(':')[0]}"
+        figures = await measure(call, process, quick, name)
+        if sync:
+            # The sync client against the same server, in blocks alternating with the
+            # async client's: the figures issue 13's latency target is judged by.
+            print(f"{name}: sequential calls, paired with the sync client", file=sys.stderr)
+            sync_transport = rpcmsg.get_rpc_transport(bench_conf(), url)
+            sync_rpc = rpcmsg.get_rpc_client(sync_transport, Target(topic=topic), timeout=60)
+            try:
+                rounds = 2 if quick else 6
+                figures.update(
+                    await paired(call, lambda d: sync_rpc.call({}, "echo", data=d), rounds)
+                )
+            finally:
+                sync_transport.cleanup()
         await transport.cleanup()
     finally:
         if isinstance(process, ServerProcess):

@@ -102,12 +102,23 @@ def _async_targets(
             ratio = a / b
             verdict = "met" if ratio >= ASYNC_VS_PEERS else "NOT met"
             out.append(head + f"{verdict} ({a:,.0f}/s against {b:,.0f}/s: {ratio:.2f}x)")
-    if sync and _number(mine.get("p50_ms")) and _number(sync.get("p50_ms")):
-        ratio = mine["p50_ms"] / sync["p50_ms"]
+    a, b = mine.get("paired_async_p50_ms"), mine.get("paired_sync_p50_ms")
+    if _number(a) and _number(b):
+        ratio = a / b
         verdict = "met" if ratio <= ASYNC_LATENCY else "NOT met"
         out.append(
-            f"- {mine['name']}: a sequential call takes at most {ASYNC_LATENCY}x the latency "
-            f"(p50) of {sync['name']}: {verdict} ({mine['p50_ms']:.2f} ms against "
+            f"- {mine['name']}: a sequential call of the async client takes at most "
+            f"{ASYNC_LATENCY}x the latency (p50) of the sync client's against the same "
+            f"server, in alternating blocks: {verdict} ({a:.2f} ms against {b:.2f} ms: "
+            f"{ratio:.2f}x)"
+        )
+    if sync and _number(mine.get("p50_ms")) and _number(sync.get("p50_ms")):
+        ratio = mine["p50_ms"] / sync["p50_ms"]
+        verdict = "within" if ratio <= ASYNC_LATENCY else "NOT within"
+        out.append(
+            f"- {mine['name']} against the row {sync['name']} (each with a server process "
+            f"of its own, measured minutes apart: the server's cost and the run's drift "
+            f"count too): {verdict} {ASYNC_LATENCY}x ({mine['p50_ms']:.2f} ms against "
             f"{sync['p50_ms']:.2f} ms: {ratio:.2f}x)"
         )
     return out

@@ -142,6 +142,34 @@ def test_median_of_runs() -> None:
     assert median_figures(runs) == {"a": 2.0, "payloads": {"1MB": {"p50_ms": 4.0}}, "url": "x"}
 
 
+def test_the_async_latency_target_is_judged_on_the_paired_figures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The target line compares the two clients against one server (paired blocks); the
+    comparison of rows is listed beside it, never as the verdict."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from tables import targets
+
+    sync = {"kind": "rpcmsg", "driver": "redis", "name": "rpcmsg redis", "p50_ms": 0.5}
+    mine = {
+        "kind": "rpcmsg-async-sync-server",
+        "driver": "redis",
+        "name": "rpcmsg async redis, sync server",
+        "p50_ms": 0.7,
+        "paired_async_p50_ms": 0.55,
+        "paired_sync_p50_ms": 0.5,
+    }
+    lines = targets({"rows": [sync, mine], "skipped": {}})
+    paired = [line for line in lines if "alternating blocks" in line]
+    assert len(paired) == 1 and ": met (0.55 ms against 0.50 ms: 1.10x)" in paired[0]
+    rows = [line for line in lines if "against the row rpcmsg redis" in line]
+    assert len(rows) == 1 and "NOT within 1.2x (0.70 ms against 0.50 ms: 1.40x)" in rows[0]
+    mine["paired_async_p50_ms"] = 0.65
+    (paired,) = [line for line in targets({"rows": [sync, mine], "skipped": {}})
+                 if "alternating blocks" in line]  # fmt: skip
+    assert ": NOT met (0.65 ms against 0.50 ms: 1.30x)" in paired
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
