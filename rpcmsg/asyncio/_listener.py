@@ -82,7 +82,14 @@ class _NotificationServerBase(AsyncServerBase):
                 addresses.append(Target(exchange=exchange, topic=f"{target.topic}.{priority}"))
         if not addresses:
             LOG.warning("No endpoint of this listener handles any priority; it gets nothing")
-        return await self.transport.driver.listen_for_notifications(addresses, self._pool_name)
+        return await self.transport.driver.listen_for_notifications(
+            addresses, self._pool_name, capacity=self._capacity()
+        )
+
+    def _capacity(self) -> int:
+        """How many notifications this listener handles at once (a prefetch window is sized
+        from it)."""
+        return self.max_concurrency
 
     async def _parse(self, raw: AsyncIncomingMessage) -> _Incoming | None:
         try:
@@ -175,6 +182,9 @@ class BatchNotificationServer(_NotificationServerBase):
         super().__init__(transport, targets, dispatcher, allow_requeue, pool, 1)
         self.batch_size = batch_size or 1
         self.batch_timeout = batch_timeout
+
+    def _capacity(self) -> int:
+        return self.batch_size  # one batch at a time
 
     async def _process(self, raw: AsyncIncomingMessage) -> None:
         await self._process_batch([raw])

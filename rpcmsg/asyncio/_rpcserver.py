@@ -72,7 +72,7 @@ class RPCServer(AsyncServerBase):
         if not target.topic or not target.server:
             raise InvalidTarget("A server's target must have topic and server names", target)
         full = target(exchange=self.transport._require_exchange(target.exchange))
-        return await self.transport.driver.listen(full)
+        return await self.transport.driver.listen(full, capacity=self.max_concurrency)
 
     async def _process(self, incoming: AsyncIncomingMessage) -> None:
         try:

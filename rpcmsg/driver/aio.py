@@ -158,8 +158,11 @@ class AsyncDriver(DriverBase, abc.ABC):
         """Send an RPC request to ``target``; as :meth:`rpcmsg.driver.base.Driver.send`."""
 
     @abc.abstractmethod
-    async def listen(self, target: Target) -> AsyncListener:
-        """Consume RPC requests for a server; as :meth:`rpcmsg.driver.base.Driver.listen`."""
+    async def listen(self, target: Target, *, capacity: int | None = None) -> AsyncListener:
+        """Consume RPC requests for a server; as :meth:`rpcmsg.driver.base.Driver.listen`.
+        ``capacity`` is how many messages the server handles at once (its
+        ``max_concurrency``): a driver with a prefetch window sizes it from that, so that
+        the window never caps the concurrency the server was given."""
 
     @abc.abstractmethod
     async def send_reply(
@@ -193,10 +196,11 @@ class AsyncDriver(DriverBase, abc.ABC):
 
     @abc.abstractmethod
     async def listen_for_notifications(
-        self, targets: Sequence[Target], pool: str | None
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
     ) -> AsyncListener:
         """Consume notifications; as
-        :meth:`rpcmsg.driver.base.Driver.listen_for_notifications`."""
+        :meth:`rpcmsg.driver.base.Driver.listen_for_notifications` (``capacity`` as for
+        :meth:`listen`; a batch listener's counts its batch size)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -165,7 +165,8 @@ async def test_async_server_window_by_queue_kind(
     transport = arabbit.atransport(configured(arabbit, kind))
     topic = arabbit.unique()
     stuck = AsyncStuck()
-    await arabbit.aserver(topic, [stuck], transport=transport, max_concurrency=1)
+    # max_concurrency POOL: the async window is twice the server's concurrency.
+    await arabbit.aserver(topic, [stuck], transport=transport, max_concurrency=POOL)
     client = aio.get_rpc_client(transport, rpcmsg.Target(topic=topic))
     for n in range(BACKLOG):
         await client.cast({}, "work", n=n)
@@ -177,5 +178,5 @@ async def test_async_server_window_by_queue_kind(
         seen = await asyncio.to_thread(held, topic)
     finally:
         stuck.gate.set()
-    # The async window: the option, else twice executor_thread_pool_size.
+    # The async window: the option, else twice the server's max_concurrency.
     check(kind, seen, KINDS[kind][1])

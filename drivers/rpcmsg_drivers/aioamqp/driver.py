@@ -41,7 +41,9 @@ Guarantees:
   over all its queues together, set as the sync driver sets it (``basic.qos`` per consumer
   and per channel with classic queues, an equal share per consumer with quorum queues or a
   stream: :func:`rpcmsg_drivers.amqp.topology.qos_windows`): ``rabbit_qos_prefetch_count``,
-  or twice ``executor_thread_pool_size`` when it is 0 (``tests/amqp/test_window_kinds.py``).
+  or when it is 0 twice the server's ``max_concurrency`` (the ``capacity`` it listens with;
+  ``executor_thread_pool_size`` without one) (``tests/amqp/test_window_kinds.py``,
+  ``tests/conformance_async/test_concurrency.py``).
 * Heartbeats (``heartbeat_timeout_threshold``): sent by aiormq; a connection that hears
   nothing from the broker for that long is closed and opened again.
 * Connections lost are reopened, failing over between hosts with the sync driver's backoff
@@ -124,7 +126,10 @@ class AsyncAMQPDriver(AsyncDriver):
         self.connector = AsyncConnector(url, self.settings)
         self.publisher = AsyncPublisher(self.connector)
         self._delivery_mode = 2 if self.settings.durable else 1
-        self._prefetch = prefetch_window(self.settings, conf)
+
+    def _window(self, capacity: int | None) -> int:
+        """A listener's prefetch window, as the sync driver's (see the module docstring)."""
+        return prefetch_window(self.settings, self.conf, capacity)
 
     def _message(
         self, body: bytes, content_type: str, expiration: float | None = None
@@ -167,11 +172,11 @@ class AsyncAMQPDriver(AsyncDriver):
             deadline=deadline,
         )
 
-    async def listen(self, target: Target) -> AsyncListener:
+    async def listen(self, target: Target, *, capacity: int | None = None) -> AsyncListener:
         listener = AsyncAMQPListener(
             self.connector,
             self.topology.server_queues(target, self.default_exchange),
-            self._prefetch,
+            self._window(capacity),
             name=f"rpcmsg-aioamqp-{target.topic or ''}",
         )
         await listener.start()
@@ -216,12 +221,12 @@ class AsyncAMQPDriver(AsyncDriver):
         )
 
     async def listen_for_notifications(
-        self, targets: Sequence[Target], pool: str | None
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
     ) -> AsyncListener:
         listener = AsyncAMQPListener(
             self.connector,
             self.topology.notification_queues(targets, pool, self.default_exchange),
-            self._prefetch,
+            self._window(capacity),
             name="rpcmsg-aioamqp-notifications",
         )
         await listener.start()

@@ -148,7 +148,9 @@ class AsyncRedisDriver(AsyncDriver):
                 raise MessageUndeliverable(None, target.exchange, key, None)
             LOG.debug("No listener ever consumed %s in %s; request dropped", key, keys.prefix)
 
-    async def listen(self, target: Target) -> AsyncListener:
+    async def listen(self, target: Target, *, capacity: int | None = None) -> AsyncListener:
+        # The read-ahead counts messages waiting to be polled, not those being handled:
+        # it never caps the server's concurrency, whatever ``capacity`` is.
         plan = wire.server_plan(self.keys(target.exchange), target)
         return await self._open(plan)
 
@@ -185,7 +187,7 @@ class AsyncRedisDriver(AsyncDriver):
         wire.check_room(await self._publish(plan, retry), maxlen)
 
     async def listen_for_notifications(
-        self, targets: Sequence[Target], pool: str | None
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
     ) -> AsyncListener:
         return await self._open(wire.notification_plan(self.keys, targets, pool))
 

@@ -248,9 +248,13 @@ class AsyncFakeDriver(AsyncDriver):
             self.broker, self.default_exchange, target, body, content_type, expiration, mandatory
         )
 
-    async def listen(self, target: Target) -> AsyncListener:
+    def _window_for(self, capacity: int | None) -> int:
+        """Two messages per handler of the server (``capacity``), as the sync fake."""
+        return self._window if capacity is None else 2 * max(1, capacity)
+
+    async def listen(self, target: Target, *, capacity: int | None = None) -> AsyncListener:
         fanout, queues = server_queues(self.broker, self.default_exchange, target)
-        listener = _AsyncFakeListener(self.broker, [fanout], self._window)
+        listener = _AsyncFakeListener(self.broker, [fanout], self._window_for(capacity))
         for queue in queues:
             listener._subscribe(queue)
         return listener
@@ -282,9 +286,9 @@ class AsyncFakeDriver(AsyncDriver):
         publish_notification(self.broker, self.default_exchange, target, body, content_type)
 
     async def listen_for_notifications(
-        self, targets: Sequence[Target], pool: str | None
+        self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
     ) -> AsyncListener:
-        listener = _AsyncFakeListener(self.broker, [], self._window)
+        listener = _AsyncFakeListener(self.broker, [], self._window_for(capacity))
         for queue in notification_queues(self.broker, self.default_exchange, targets, pool):
             listener._subscribe(queue)
         return listener
