@@ -33,6 +33,7 @@ COLUMNS = [
     ("dup", 5),
     ("recovery s", 10),
     ("RSS +MB", 8),
+    ("2nd half", 8),
 ]
 
 
@@ -64,6 +65,7 @@ def rows(data: dict[str, dict[str, Any]]) -> dict[str, list[list[Any]]]:
                 entry.get("notes_duplicated", "-"),
                 entry.get("recovery_s", entry.get("redelivered_within_s", "-")),
                 entry.get("max_rss_growth_mb", "-"),
+                entry.get("max_rss_late_growth_mb", "-"),
             ]
         )
     return dict(table)
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             *(_sum(list(columns[i])) for i in range(5, 11)),
             "-",
             max((v for v in columns[12] if isinstance(v, (int, float))), default="-"),
+            max((v for v in columns[13] if isinstance(v, (int, float))), default="-"),
         ]
         print(_line(total))
         lost = [total[6], total[9]]

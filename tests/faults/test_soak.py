@@ -6,7 +6,8 @@ own id, and a caster sends casts, against 4 :mod:`tests.faults.worker` processes
 topic. Asserted: every reply is its request's payload (no crossed replies), no call fails or
 times out (their timeout is generous: this is load, not a fault), every cast is handled, and
 the resident memory of the servers and of the client process, measured after a warm-up
-quarter and at the end, grew by at most ``RSS_GROWTH`` (printed and written as figures).
+quarter, halfway through the rest and at the end, grew by at most ``RSS_GROWTH`` in all and
+by at most half that in the second half (flat at the end; printed and written as figures).
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def test_soak(driver_env: DriverEnv) -> None:
         time.sleep(SOAK_SECONDS / 4)
         warm = {s.name: rss_bytes(s.pid) for s in servers} | {"client": rss_bytes()}
         warm_calls = sum(outcomes.values())
-        time.sleep(SOAK_SECONDS * 3 / 4)
+        time.sleep(SOAK_SECONDS * 3 / 8)
+        mid = {s.name: rss_bytes(s.pid) for s in servers} | {"client": rss_bytes()}
+        time.sleep(SOAK_SECONDS * 3 / 8)
         stop.set()
         for thread in threads:
             thread.join(CALL_TIMEOUT + 10)
@@ -126,6 +129,7 @@ def test_soak(driver_env: DriverEnv) -> None:
         for server in servers:
             server.stop()
     growth = {name: end[name] - warm[name] for name in end}
+    late = {name: end[name] - mid[name] for name in end}
     figures.record(
         "soak",
         env.name,
@@ -145,6 +149,9 @@ def test_soak(driver_env: DriverEnv) -> None:
             "rss_end_mb": {k: round(v / MB, 1) for k, v in end.items()},
             "rss_growth_mb": {k: round(v / MB, 1) for k, v in growth.items()},
             "max_rss_growth_mb": round(max(growth.values()) / MB, 1),
+            "rss_mid_mb": {k: round(v / MB, 1) for k, v in mid.items()},
+            "rss_late_growth_mb": {k: round(v / MB, 1) for k, v in late.items()},
+            "max_rss_late_growth_mb": round(max(late.values()) / MB, 1),
         },
     )
     assert hung == 0, f"{hung} callers still blocked"
@@ -154,3 +161,6 @@ def test_soak(driver_env: DriverEnv) -> None:
     assert lost_casts == 0, f"{lost_casts} of {len(casts)} casts lost"
     too_much = {k: round(v / MB, 1) for k, v in growth.items() if v > RSS_GROWTH}
     assert not too_much, f"RSS grew by more than {RSS_GROWTH // MB} MB (MB): {too_much}"
+    # Flat at the end: the second half of the measured run adds at most half as much.
+    rising = {k: round(v / MB, 1) for k, v in late.items() if v > RSS_GROWTH // 2}
+    assert not rising, f"RSS still rising in the second half (MB): {rising}"
