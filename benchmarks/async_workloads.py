@@ -91,6 +91,8 @@ async def client(url: str, quick: bool, in_process: bool, sync: bool) -> dict[st
                 figures.update(
                     await paired(call, lambda d: sync_rpc.call({}, "echo", data=d), rounds)
                 )
+            except Exception as exc:  # the figures measured so far stand
+                figures.setdefault("errors", {})["paired"] = f"{type(exc).__name__}: {exc}"
             finally:
                 sync_transport.cleanup()
         await transport.cleanup()

@@ -161,8 +161,9 @@ class AsyncDriver(DriverBase, abc.ABC):
     async def listen(self, target: Target, *, capacity: int | None = None) -> AsyncListener:
         """Consume RPC requests for a server; as :meth:`rpcmsg.driver.base.Driver.listen`.
         ``capacity`` is how many messages the server handles at once (its
-        ``max_concurrency``): a driver with a prefetch window sizes it from that, so that
-        the window never caps the concurrency the server was given."""
+        ``max_concurrency``): a driver with a prefetch window sizes it from that, as the
+        sync drivers size theirs from the server's pool (the AMQP drivers split it between
+        the queues of quorum layouts, where RabbitMQ allows no channel-wide window)."""
 
     @abc.abstractmethod
     async def send_reply(

@@ -161,6 +161,10 @@ class Turns:
         with self._lock:
             self._reading = False
             wake = eager and self._readers > 0
+            if not wake:
+                # Passed lazily: the standby reads it. Should the standby's wake-up have
+                # been taken by ``take_nowait`` meanwhile, name another.
+                self._nominate()
         if wake:
             self._queue.put(_TURN)
 

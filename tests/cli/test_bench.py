@@ -168,6 +168,11 @@ def test_the_async_latency_target_is_judged_on_the_paired_figures(
     (paired,) = [line for line in targets({"rows": [sync, mine], "skipped": {}})
                  if "alternating blocks" in line]  # fmt: skip
     assert ": NOT met (0.65 ms against 0.50 ms: 1.30x)" in paired
+    del mine["paired_async_p50_ms"]
+    mine["errors"] = {"paired": "RuntimeError: wrong reply"}
+    (missing,) = [line for line in targets({"rows": [sync, mine], "skipped": {}})
+                  if "against the same server" in line]  # fmt: skip
+    assert missing.endswith("not measured (RuntimeError: wrong reply)")
 
 
 class _Terminal(io.StringIO):

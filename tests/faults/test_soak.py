@@ -108,11 +108,12 @@ def test_soak(driver_env: DriverEnv) -> None:
         time.sleep(SOAK_SECONDS * 3 / 8)
         mid = {s.name: rss_bytes(s.pid) for s in servers} | {"client": rss_bytes()}
         time.sleep(SOAK_SECONDS * 3 / 8)
+        # Under load, as the others: an idle process would look flatter than it is.
+        end = {s.name: rss_bytes(s.pid) for s in servers} | {"client": rss_bytes()}
         stop.set()
         for thread in threads:
             thread.join(CALL_TIMEOUT + 10)
         hung = sum(1 for t in threads if t.is_alive())
-        end = {s.name: rss_bytes(s.pid) for s in servers} | {"client": rss_bytes()}
 
         def handled() -> set[str]:
             done: set[str] = set()
