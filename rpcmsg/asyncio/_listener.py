@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rpcmsg import _observe
-from rpcmsg.asyncio._server import AsyncServerBase, capacity_for, run_endpoint
+from rpcmsg.asyncio._server import AsyncServerBase, run_endpoint
 from rpcmsg.asyncio._transport import AsyncTransport
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
 from rpcmsg.exceptions import InvalidTarget
@@ -82,8 +82,9 @@ class _NotificationServerBase(AsyncServerBase):
                 addresses.append(Target(exchange=exchange, topic=f"{target.topic}.{priority}"))
         if not addresses:
             LOG.warning("No endpoint of this listener handles any priority; it gets nothing")
-        listen = self.transport.driver.listen_for_notifications
-        return await listen(addresses, self._pool_name, **capacity_for(listen, self._capacity()))
+        return await self.transport.driver.listen_for_notifications(
+            addresses, self._pool_name, capacity=self._capacity()
+        )
 
     def _capacity(self) -> int:
         """How many notifications this listener handles at once (a prefetch window is sized

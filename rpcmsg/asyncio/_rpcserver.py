@@ -18,7 +18,7 @@ from typing import Any
 
 from rpcmsg import _introspect, _observe, _serving, _wire
 from rpcmsg.asyncio._introspect import AsyncIntrospectionEndpoint
-from rpcmsg.asyncio._server import AsyncServerBase, capacity_for
+from rpcmsg.asyncio._server import AsyncServerBase
 from rpcmsg.asyncio._transport import AsyncNotificationTransport, AsyncTransport
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
 from rpcmsg.exceptions import InvalidTarget
@@ -72,8 +72,7 @@ class RPCServer(AsyncServerBase):
         if not target.topic or not target.server:
             raise InvalidTarget("A server's target must have topic and server names", target)
         full = target(exchange=self.transport._require_exchange(target.exchange))
-        listen = self.transport.driver.listen
-        return await listen(full, **capacity_for(listen, self.max_concurrency))
+        return await self.transport.driver.listen(full, capacity=self.max_concurrency)
 
     async def _process(self, incoming: AsyncIncomingMessage) -> None:
         try:

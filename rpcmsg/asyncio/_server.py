@@ -29,26 +29,12 @@ from rpcmsg.asyncio._transport import AsyncTransport
 from rpcmsg.driver.aio import AsyncIncomingMessage, AsyncListener
 from rpcmsg.exceptions import ServerListenError, TransportDriverError
 
-__all__ = ["AsyncServerBase", "capacity_for", "run_endpoint"]
+__all__ = ["AsyncServerBase", "run_endpoint"]
 
 LOG = logging.getLogger("rpcmsg.server")
 
 #: Seconds before polling again after a listener raised.
 _POLL_RETRY = 0.1
-
-
-def capacity_for(listen: Callable[..., Any], capacity: int) -> dict[str, int]:
-    """The ``capacity`` keyword for a driver's ``listen``/``listen_for_notifications``, or
-    nothing for a third-party driver written before the async seam took it (its window is
-    then its own business, as before)."""
-    try:
-        parameters = inspect.signature(listen).parameters
-    except (TypeError, ValueError):
-        return {}
-    takes = "capacity" in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
-    return {"capacity": capacity} if takes else {}
 
 
 async def run_endpoint(

@@ -31,12 +31,24 @@ class Gate:
         self.open = threading.Event()
         self.lock = threading.Condition()
         self.seen: list[Any] = []
+        self.held = 0  # handlers waiting at the closed gate
 
     def info(self, ctxt: Any, publisher_id: Any, event_type: Any, payload: Any, md: Any) -> None:
-        self.open.wait(30)
+        if not self.open.is_set():
+            with self.lock:
+                self.held += 1
+                self.lock.notify_all()
+            self.open.wait(30)
+            with self.lock:
+                self.held -= 1
         with self.lock:
             self.seen.append(payload)
             self.lock.notify_all()
+
+    def wait_held(self, count: int, timeout: float) -> int:
+        with self.lock:
+            self.lock.wait_for(lambda: self.held >= count, timeout)
+            return self.held
 
     def wait_for(self, count: int, timeout: float) -> int:
         with self.lock:
@@ -62,7 +74,8 @@ def test_bursts_onto_many_waiting_workers_are_read_on_at_once(env: DriverEnv) ->
         for n in range(BURST):
             send.info({}, "burst", round_ * BURST + n)
         expected += BURST
-        time.sleep(0.2)
+        # Every worker held at the gate: the rest of the burst waits in the read-ahead.
+        assert gate.wait_held(WORKERS, 10) == WORKERS
         gate.open.set()
         started = time.monotonic()
         got = gate.wait_for(expected, 10 * PROMPT)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.asyncio
 PROMPT = 3.0  # a burst takes tens of milliseconds; a reader waiting for its beat, seconds
 BURST = 200
 ROUNDS = 5
+CONCURRENCY = 24  # the listener's max_concurrency
 
 
 class Gate:
@@ -27,17 +28,26 @@ class Gate:
     def __init__(self) -> None:
         self.open = asyncio.Event()
         self.seen: list[Any] = []
+        self.held = 0  # handlers waiting at the closed gate
 
     async def info(self, ctxt: Any, publisher_id: Any, event_type: Any, payload: Any,
                    md: Any) -> None:  # fmt: skip
-        await self.open.wait()
+        if not self.open.is_set():
+            self.held += 1
+            await self.open.wait()
+            self.held -= 1
         self.seen.append(payload)
 
 
-async def wait_count(gate: Gate, count: int, timeout: float) -> int:
+async def wait_until(predicate: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while len(gate.seen) < count and time.monotonic() < deadline:
+    while not predicate() and time.monotonic() < deadline:
         await asyncio.sleep(0.005)
+    return bool(predicate())
+
+
+async def wait_count(gate: Gate, count: int, timeout: float) -> int:
+    await wait_until(lambda: len(gate.seen) >= count, timeout)
     return len(gate.seen)
 
 
@@ -45,7 +55,7 @@ async def test_bursts_onto_held_handlers_are_read_on_at_once(aenv: AsyncDriverEn
     topic = aenv.unique("burst")
     gate = Gate()
     gate.open.set()
-    await listener(aenv, topic, [gate])
+    await listener(aenv, topic, [gate], max_concurrency=CONCURRENCY)
     notifier = aio.Notifier(
         aenv.anotification_transport(notify_conf(aenv, topic)), publisher_id="svc.host"
     )
@@ -57,7 +67,8 @@ async def test_bursts_onto_held_handlers_are_read_on_at_once(aenv: AsyncDriverEn
         for n in range(BURST):
             await notifier.info({}, "burst", round_ * BURST + n)
         expected += BURST
-        await asyncio.sleep(0.2)
+        # Every handler the listener may run held at the gate: the rest waits read ahead.
+        assert await wait_until(lambda: gate.held == CONCURRENCY, 10)
         gate.open.set()
         started = time.monotonic()
         got = await wait_count(gate, expected, 10 * PROMPT)

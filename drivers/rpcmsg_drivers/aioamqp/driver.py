@@ -127,10 +127,6 @@ class AsyncAMQPDriver(AsyncDriver):
         self.publisher = AsyncPublisher(self.connector)
         self._delivery_mode = 2 if self.settings.durable else 1
 
-    def _window(self, capacity: int | None) -> int:
-        """A listener's prefetch window, as the sync driver's (see the module docstring)."""
-        return prefetch_window(self.settings, self.conf, capacity)
-
     def _message(
         self, body: bytes, content_type: str, expiration: float | None = None
     ) -> tuple[bytes, Basic.Properties]:
@@ -176,7 +172,7 @@ class AsyncAMQPDriver(AsyncDriver):
         listener = AsyncAMQPListener(
             self.connector,
             self.topology.server_queues(target, self.default_exchange),
-            self._window(capacity),
+            prefetch_window(self.settings, self.conf, capacity),
             name=f"rpcmsg-aioamqp-{target.topic or ''}",
         )
         await listener.start()
@@ -226,7 +222,7 @@ class AsyncAMQPDriver(AsyncDriver):
         listener = AsyncAMQPListener(
             self.connector,
             self.topology.notification_queues(targets, pool, self.default_exchange),
-            self._window(capacity),
+            prefetch_window(self.settings, self.conf, capacity),
             name="rpcmsg-aioamqp-notifications",
         )
         await listener.start()

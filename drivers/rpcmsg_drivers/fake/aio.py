@@ -35,6 +35,7 @@ from rpcmsg_drivers.fake.driver import (
     publish_notification,
     publish_request,
     server_queues,
+    window_for,
 )
 
 __all__ = ["AsyncFakeDriver", "AsyncInbox"]
@@ -225,7 +226,6 @@ class AsyncFakeDriver(AsyncDriver):
     def __init__(self, conf: Any, url: TransportURL, default_exchange: str) -> None:
         super().__init__(conf, url, default_exchange)
         self.broker = get_broker(url.virtual_host or "")
-        self._window = 2 * conf.executor_thread_pool_size
 
     @staticmethod
     def forget_broker(name: str) -> None:
@@ -248,13 +248,9 @@ class AsyncFakeDriver(AsyncDriver):
             self.broker, self.default_exchange, target, body, content_type, expiration, mandatory
         )
 
-    def _window_for(self, capacity: int | None) -> int:
-        """Two messages per handler of the server (``capacity``), as the sync fake."""
-        return self._window if capacity is None else 2 * max(1, capacity)
-
     async def listen(self, target: Target, *, capacity: int | None = None) -> AsyncListener:
         fanout, queues = server_queues(self.broker, self.default_exchange, target)
-        listener = _AsyncFakeListener(self.broker, [fanout], self._window_for(capacity))
+        listener = _AsyncFakeListener(self.broker, [fanout], window_for(self.conf, capacity))
         for queue in queues:
             listener._subscribe(queue)
         return listener
@@ -288,7 +284,7 @@ class AsyncFakeDriver(AsyncDriver):
     async def listen_for_notifications(
         self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
     ) -> AsyncListener:
-        listener = _AsyncFakeListener(self.broker, [], self._window_for(capacity))
+        listener = _AsyncFakeListener(self.broker, [], window_for(self.conf, capacity))
         for queue in notification_queues(self.broker, self.default_exchange, targets, pool):
             listener._subscribe(queue)
         return listener

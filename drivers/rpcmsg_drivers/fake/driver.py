@@ -155,12 +155,6 @@ class FakeDriver(Driver):
     def __init__(self, conf: cfg.ConfigOpts, url: TransportURL, default_exchange: str) -> None:
         super().__init__(conf, url, default_exchange)
         self.broker = get_broker(url.virtual_host or "")
-        # As the AMQP driver's default prefetch: two messages per worker.
-        self._window = 2 * conf.executor_thread_pool_size
-
-    def _window_for(self, capacity: int | None) -> int:
-        """A listener's prefetch window: two messages per worker of its server."""
-        return self._window if capacity is None else 2 * max(1, capacity)
 
     @staticmethod
     def forget_broker(name: str) -> None:
@@ -186,7 +180,7 @@ class FakeDriver(Driver):
 
     def listen(self, target: Target, *, capacity: int | None = None) -> Listener:
         fanout, queues = server_queues(self.broker, self.default_exchange, target)
-        listener = _FakeListener(self.broker, [fanout], self._window_for(capacity))
+        listener = _FakeListener(self.broker, [fanout], window_for(self.conf, capacity))
         for queue in queues:
             listener._subscribe(queue)
         return listener
@@ -222,7 +216,7 @@ class FakeDriver(Driver):
     def listen_for_notifications(
         self, targets: Sequence[Target], pool: str | None, *, capacity: int | None = None
     ) -> Listener:
-        listener = _FakeListener(self.broker, [], self._window_for(capacity))
+        listener = _FakeListener(self.broker, [], window_for(self.conf, capacity))
         for queue in notification_queues(self.broker, self.default_exchange, targets, pool):
             listener._subscribe(queue)
         return listener
@@ -249,6 +243,13 @@ def publish_request(
         exchange, key = target.exchange or default_exchange, topic
     if not broker.publish(exchange, key, message) and mandatory:
         raise MessageUndeliverable(None, exchange, key, None)
+
+
+def window_for(conf: cfg.ConfigOpts, capacity: int | None) -> int:
+    """A listener's prefetch window, as the AMQP driver's default: two messages per handler
+    of its server (``capacity``; ``executor_thread_pool_size`` without one). Sync and async
+    fakes alike."""
+    return 2 * max(1, int(capacity or conf.executor_thread_pool_size))
 
 
 def server_queues(
