@@ -201,7 +201,7 @@ class AsyncDriver(DriverBase, abc.ABC):
     ) -> AsyncListener:
         """Consume notifications; as
         :meth:`rpcmsg.driver.base.Driver.listen_for_notifications` (``capacity`` as for
-        :meth:`listen`; a batch listener's counts its batch size)."""
+        :meth:`listen`; a batch listener's is its batch size, at least the thread pool's)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
